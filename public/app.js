@@ -1,0 +1,185 @@
+// Page entry: local media, the socket.io session, one RTCPeerConnection per connection.
+import { io } from '/socket.io/socket.io.esm.min.js';
+import { LocalMedia, describeMediaError } from './js/media.js';
+import { startMicMeter } from './js/mic-meter.js';
+import { createPeer, negotiate } from './js/peer.js';
+import { wireControls, showSource } from './js/controls.js';
+import { showHistory, addUserTurn, addAssistantDelta, finishAssistantTurn } from './js/conversation.js';
+import {
+  setServerState, setPeerConnected, currentState, showError, clearError, clearFatal, showNotice, showEngineNote,
+} from './js/status.js';
+
+const HELLO_TIMEOUT_MS = 5000;
+const PEER_RETRY_MS = 2000;
+const SESSION_KEY = 'webcam-assistant.sessionId';
+
+const preview = /** @type {HTMLVideoElement} */ (document.querySelector('[data-testid="preview"]'));
+const assistantAudio = /** @type {HTMLAudioElement} */ (document.querySelector('[data-testid="assistant-audio"]'));
+
+function sessionId() {
+  let id = localStorage.getItem(SESSION_KEY);
+  if (!id) {
+    id = crypto.randomUUID?.() ?? Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+    localStorage.setItem(SESSION_KEY, id);
+  }
+  return id;
+}
+
+const media = new LocalMedia();
+let micMeter = null;
+/** @type {{ pc: RTCPeerConnection; videoSender: RTCRtpSender } | null} */
+let peer = null;
+/** Bumped on every (re)connect, so a slow negotiation for an old connection gives up. */
+let generation = 0;
+
+const socket = io({ transports: ['websocket', 'polling'] });
+
+const emitIfConnected = (event, payload) => {
+  if (!socket.connected) return false;
+  if (payload === undefined) socket.emit(event);
+  else socket.emit(event, payload);
+  return true;
+};
+
+function showPreview(track) {
+  preview.srcObject = track ? new MediaStream([track]) : null;
+  preview.play?.().catch(() => {});
+}
+
+const mediaReady = media.open().then(
+  ({ cameraError }) => {
+    if (cameraError) showError(describeMediaError(cameraError, 'camera'));
+    showPreview(media.videoTrack);
+    if (media.micTrack) micMeter = startMicMeter(media.micTrack);
+    return true;
+  },
+  (error) => {
+    console.error('getUserMedia failed', error);
+    showError(describeMediaError(error), { fatal: 'media' });
+    return false;
+  },
+);
+
+media.onVideoTrackChange = (track, source) => {
+  showPreview(track);
+  showSource(source);
+  const replaced = peer ? peer.videoSender.replaceTrack(track) : Promise.resolve();
+  replaced
+    .catch((error) => console.warn('replaceTrack failed', error))
+    .finally(() => emitIfConnected('source', { kind: source }));
+};
+media.onScreenEnded = () => showNotice('Screen sharing stopped — back to the camera.');
+
+function closePeer() {
+  if (!peer) return;
+  peer.pc.close();
+  peer = null;
+  setPeerConnected(false);
+}
+
+async function connectPeer(myGeneration) {
+  await mediaReady;
+  if (myGeneration !== generation || !socket.connected) return;
+  closePeer();
+  const current = createPeer(media);
+  peer = current;
+  const { pc } = current;
+  pc.addEventListener('track', (event) => {
+    if (event.track.kind !== 'audio') return;
+    assistantAudio.srcObject = event.streams[0] ?? new MediaStream([event.track]);
+    assistantAudio.play().catch(() => {}); // autoplay may wait for the first gesture
+  });
+  pc.addEventListener('connectionstatechange', () => {
+    if (peer !== current) return;
+    const state = pc.connectionState;
+    if (state === 'connected') {
+      clearFatal('peer');
+      setPeerConnected(true);
+    } else if (state === 'failed') {
+      setPeerConnected(false);
+      showError('The media connection to the server failed. Retrying…', { fatal: 'peer' });
+      setTimeout(() => {
+        if (peer === current && socket.connected) void connectPeer(generation);
+      }, PEER_RETRY_MS);
+    } else if (state === 'disconnected' || state === 'closed') {
+      setPeerConnected(false);
+    }
+  });
+  try {
+    await negotiate(pc, (offer) => socket.emitWithAck('rtc:offer', offer));
+    if (peer === current && media.source === 'screen') emitIfConnected('source', { kind: 'screen' });
+  } catch (error) {
+    if (peer !== current) return;
+    console.error('negotiation failed', error);
+    showError(`Could not set up audio and video with the server: ${error instanceof Error ? error.message : error}`,
+      { fatal: 'peer' });
+  }
+}
+
+socket.on('connect', async () => {
+  const myGeneration = ++generation;
+  failedAttempts = 0;
+  clearError();
+  setPeerConnected(false);
+  try {
+    const reply = await socket.timeout(HELLO_TIMEOUT_MS).emitWithAck('hello', { sessionId: sessionId() });
+    if (myGeneration !== generation) return;
+    showEngineNote(reply?.engine, reply?.engineNote);
+    showHistory(reply?.history ?? []);
+  } catch (error) {
+    console.warn('hello got no answer', error);
+  }
+  await connectPeer(myGeneration);
+});
+
+socket.on('disconnect', () => {
+  generation++;
+  closePeer();
+  controls.forget();
+});
+let failedAttempts = 0;
+socket.on('connect_error', () => {
+  failedAttempts++;
+  if (failedAttempts === 3 || !socket.active) showError('Cannot reach the server. Retrying…');
+});
+
+socket.on('state', (message) => setServerState(message?.state));
+socket.on('turn:user', (message) => {
+  clearError();
+  addUserTurn(message);
+});
+socket.on('turn:delta', (message) => addAssistantDelta(message));
+socket.on('turn:done', (message) => finishAssistantTurn(message));
+socket.on('notice', (message) => {
+  if (message?.message) showNotice(String(message.message));
+});
+socket.on('session:error', (message) => {
+  showError(String(message?.message || 'Something went wrong.'));
+});
+
+const controls = wireControls({
+  talkStart: () => {
+    clearError();
+    emitIfConnected('talk:start');
+  },
+  talkStop: () => emitIfConnected('talk:stop'),
+  cancel: () => emitIfConnected('cancel'),
+  sendText: (text) => {
+    clearError();
+    if (!emitIfConnected('text', { text })) showNotice('Not connected yet — try again in a moment.');
+  },
+  switchSource: async (kind) => {
+    try {
+      if (kind === 'screen') await media.useScreen();
+      else if (media.source !== 'camera') media.useCamera();
+    } catch (error) {
+      const refused = error?.name === 'NotAllowedError' || error?.name === 'AbortError';
+      showNotice(refused ? 'Screen sharing was not started.' : `Could not share the screen: ${error?.message ?? error}`);
+    }
+  },
+  currentState,
+  onGesture: () => {
+    micMeter?.resume();
+    if (assistantAudio.srcObject && assistantAudio.paused) assistantAudio.play().catch(() => {});
+  },
+});

@@ -1,0 +1,93 @@
+import type { ChatMessage } from './engine.js';
+
+/** What an image costs against the budget, in characters of text (a rough token-equivalent). */
+const IMAGE_COST_CHARS = 3000;
+
+/**
+ * One conversation: user turns with the frame they asked about, and assistant replies.
+ * Only the newest `keepImages` user images are sent again; the oldest turns are dropped once the
+ * conversation passes `budgetChars`, so a long conversation stays inside the model's context.
+ */
+export class ConversationHistory {
+  private readonly messages: ChatMessage[] = [];
+
+  constructor(private readonly options: { budgetChars: number; keepImages: number }) {}
+
+  /** A turn (the question and what was actually said back) joins the history. */
+  addTurn(question: ChatMessage, answerText: string): void {
+    this.messages.push(question);
+    if (answerText.trim()) this.messages.push({ role: 'assistant', text: answerText });
+    this.trim();
+  }
+
+  /** The messages to send with the next question, oldest first, images only on recent turns. */
+  forModel(): ChatMessage[] {
+    let imagesLeft = this.options.keepImages;
+    const out: ChatMessage[] = [];
+    for (let i = this.messages.length - 1; i >= 0; i--) {
+      const message = this.messages[i]!;
+      if (message.image && imagesLeft > 0) {
+        imagesLeft--;
+        out.push(message);
+      } else {
+        out.push({ role: message.role, text: message.text });
+      }
+    }
+    return out.reverse();
+  }
+
+  /** Text only, for the page after a refresh. */
+  transcript(): { role: 'user' | 'assistant'; text: string }[] {
+    return this.messages.map((m) => ({ role: m.role, text: m.text }));
+  }
+
+  get length(): number {
+    return this.messages.length;
+  }
+
+  private cost(): number {
+    let imagesLeft = this.options.keepImages;
+    let total = 0;
+    for (let i = this.messages.length - 1; i >= 0; i--) {
+      const message = this.messages[i]!;
+      total += message.text.length;
+      if (message.image && imagesLeft-- > 0) total += IMAGE_COST_CHARS;
+    }
+    return total;
+  }
+
+  private trim(): void {
+    // Drop whole turns (user + assistant) from the front until the rest fits.
+    while (this.messages.length > 2 && this.cost() > this.options.budgetChars) {
+      this.messages.shift();
+      if (this.messages[0]?.role === 'assistant') this.messages.shift();
+    }
+  }
+}
+
+/** Conversations by page session id, so a refresh restores them; never shared between ids. */
+export class HistoryStore {
+  private readonly byId = new Map<string, { history: ConversationHistory; lastUsed: number }>();
+
+  constructor(
+    private readonly options: { budgetChars: number; keepImages: number; maxConversations?: number },
+  ) {}
+
+  get(sessionId: string): ConversationHistory {
+    let entry = this.byId.get(sessionId);
+    if (!entry) {
+      entry = { history: new ConversationHistory(this.options), lastUsed: Date.now() };
+      this.byId.set(sessionId, entry);
+      this.evict();
+    }
+    entry.lastUsed = Date.now();
+    return entry.history;
+  }
+
+  private evict(): void {
+    const max = this.options.maxConversations ?? 1000;
+    if (this.byId.size <= max) return;
+    const oldest = [...this.byId.entries()].sort((a, b) => a[1].lastUsed - b[1].lastUsed)[0];
+    if (oldest) this.byId.delete(oldest[0]);
+  }
+}

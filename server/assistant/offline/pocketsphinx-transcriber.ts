@@ -1,0 +1,110 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EngineError } from '../engine.js';
+import { ffmpegPath } from '../../media/ffmpeg.js';
+
+/** The rate of the en-us acoustic model shipped in Debian's pocketsphinx-en-us. */
+const MODEL_SAMPLE_RATE = 16_000;
+/** Silence around the speech lets pocketsphinx's voice detector and noise estimate settle. */
+const PADDING_MS = 300;
+const INSTALL_HINT = 'run `apt-get install pocketsphinx pocketsphinx-en-us`';
+
+export interface PocketsphinxOptions {
+  /** The pocketsphinx_continuous binary (default: from PATH). */
+  binary?: string;
+}
+
+/**
+ * Speech to text with Debian's `pocketsphinx_continuous` (0.8), which prints one line per utterance
+ * its voice detector finds (its log goes to stderr, kept for error reports). Resolves to lowercase
+ * text, '' if nothing was recognised.
+ *
+ * The audio goes in from memory, no temp file: 0.8 fopen()s `-infile` and parses a WAV header only
+ * when the name ends in ".wav", so `-infile /dev/stdin` reads raw 16 kHz s16le. fopen() on
+ * /dev/stdin fails (ENXIO) when stdin is a socket, which is what Node's child stdio pipes are, so a
+ * `sh` pipeline puts a real pipe in between: `cat` (or ffmpeg, resampling, when the rate is not
+ * 16 kHz) | pocketsphinx_continuous.
+ */
+export async function transcribeWithPocketsphinx(
+  pcm: Int16Array,
+  sampleRate: number,
+  signal: AbortSignal,
+  options: PocketsphinxOptions = {},
+): Promise<string> {
+  signal.throwIfAborted();
+  if (pcm.length === 0) return '';
+  if (!Number.isInteger(sampleRate) || sampleRate < 8000 || sampleRate > 192_000) {
+    throw new EngineError('bad_request', `Unsupported sample rate ${sampleRate} for speech recognition.`);
+  }
+  const padded = padWithSilence(pcm, sampleRate);
+  const feeder =
+    sampleRate === MODEL_SAMPLE_RATE
+      ? 'cat'
+      : `"$2" -hide_banner -loglevel error -f s16le -ar ${sampleRate} -ac 1 -i pipe:0 -f s16le -ar ${MODEL_SAMPLE_RATE} -ac 1 pipe:1`;
+  // Own process group, so abort can kill the whole pipeline at once.
+  const pipeline = spawn(
+    '/bin/sh',
+    ['-c', `${feeder} | exec "$1" -infile /dev/stdin`, 'sh', options.binary ?? 'pocketsphinx_continuous', ffmpegPath()],
+    { stdio: ['pipe', 'pipe', 'pipe'], detached: true },
+  );
+  const killPipeline = (): void => {
+    if (pipeline.pid !== undefined && pipeline.exitCode === null && pipeline.signalCode === null) {
+      try {
+        process.kill(-pipeline.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  };
+  signal.addEventListener('abort', killPipeline, { once: true });
+  try {
+    pipeline.stdin.on('error', () => {}); // EPIPE when it dies early: the exit code reports it
+    pipeline.stdin.end(Buffer.from(padded.buffer, padded.byteOffset, padded.byteLength));
+    const { stdout, stderr, code } = await collect(pipeline);
+    signal.throwIfAborted();
+    if (code === 127) {
+      throw new EngineError('unavailable', `Offline speech recognition needs pocketsphinx: ${INSTALL_HINT}.`, {
+        cause: new Error(stderr.trim()),
+      });
+    }
+    if (code !== 0) {
+      throw new EngineError(
+        'unavailable',
+        `Offline speech recognition failed (pocketsphinx exited with ${code}); is pocketsphinx-en-us installed? ${INSTALL_HINT}.`,
+        { cause: new Error(stderr.trim().split('\n').slice(-3).join(' ')) },
+      );
+    }
+    return stdout
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line.length > 0)
+      .join(' ')
+      .toLowerCase();
+  } catch (error) {
+    if (signal.aborted) throw signal.reason;
+    if (error instanceof EngineError) throw error;
+    throw new EngineError('server', 'Offline speech recognition failed.', { cause: error });
+  } finally {
+    signal.removeEventListener('abort', killPipeline);
+    killPipeline();
+  }
+}
+
+function padWithSilence(pcm: Int16Array, sampleRate: number): Int16Array {
+  const pad = Math.round((sampleRate * PADDING_MS) / 1000);
+  const padded = new Int16Array(pcm.length + 2 * pad);
+  padded.set(pcm, pad);
+  return padded;
+}
+
+function collect(child: ChildProcess): Promise<{ stdout: string; stderr: string; code: number | null }> {
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+    child.stderr?.setEncoding('utf8').on('data', (text: string) => {
+      stderr = (stderr + text).slice(-4000);
+    });
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ stdout, stderr, code }));
+  });
+}

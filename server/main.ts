@@ -1,0 +1,80 @@
+import { createServer } from 'node:https';
+import { Server as SocketServer } from 'socket.io';
+import { HistoryStore } from './assistant/history.js';
+import { loadOrCreateTls } from './certs.js';
+import { loadSettings, SettingsError, type Settings } from './config.js';
+import { createEngine } from './engines.js';
+import { createHttpApp } from './http.js';
+import { createLogger } from './logger.js';
+import { ServerMetrics } from './metrics.js';
+import { attachSignaling } from './signaling.js';
+
+function readSettings(): Settings {
+  try {
+    return loadSettings();
+  } catch (err) {
+    if (err instanceof SettingsError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+const settings = readSettings();
+const logger = createLogger(settings.LOG_LEVEL);
+const metrics = new ServerMetrics();
+const { engine, note } = createEngine(settings);
+const tls = loadOrCreateTls({
+  certPath: settings.TLS_CERT,
+  keyPath: settings.TLS_KEY,
+  certsDir: settings.CERTS_DIR,
+  host: settings.HOST,
+});
+
+let accepting = false;
+let signaling: ReturnType<typeof attachSignaling> | undefined;
+const app = createHttpApp(
+  { engine: engine.name, sessions: () => signaling?.sessions() ?? 0, accepting: () => accepting },
+  metrics,
+);
+const server = createServer({ cert: tls.cert, key: tls.key }, app);
+const io = new SocketServer(server, { serveClient: true, maxHttpBufferSize: 1e6 });
+signaling = attachSignaling(io, {
+  engine,
+  engineNote: note,
+  settings,
+  logger,
+  metrics,
+  histories: new HistoryStore({ budgetChars: settings.HISTORY_BUDGET_CHARS, keepImages: 2 }),
+});
+
+server.listen(settings.PORT, settings.HOST, () => {
+  accepting = true;
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : settings.PORT;
+  const shownHost = settings.HOST === '127.0.0.1' || settings.HOST === '0.0.0.0' ? 'localhost' : settings.HOST;
+  logger.info({ engine: engine.name, port, cert: tls.origin === 'created' ? `created ${tls.certPath}` : tls.origin }, 'listening');
+  console.log(`\n  Webcam assistant on https://${shownHost}:${port}  (engine: ${engine.name})`);
+  if (note) console.log(`  ${note}`);
+  if (tls.origin !== 'given') console.log('  The certificate is self-signed: accept the browser warning once.\n');
+});
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  accepting = false;
+  logger.info({ signal }, 'shutting down');
+  const forced = setTimeout(() => process.exit(1), 5000);
+  forced.unref();
+  await signaling?.closeAll();
+  io.close();
+  server.closeAllConnections();
+  server.close(() => {
+    clearTimeout(forced);
+    process.exit(0);
+  });
+}
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));

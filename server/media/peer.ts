@@ -1,0 +1,145 @@
+import {
+  RTCPeerConnection,
+  RTCRtpCodecParameters,
+  MediaStreamTrack,
+  useAbsSendTime,
+  useSdesMid,
+  useTransportWideCC,
+  useNACK,
+  usePLI,
+  useREMB,
+  useTWCC,
+  type RTCRtpTransceiver,
+  type RtpPacket,
+} from 'werift';
+
+export type VideoCodecName = 'VP8' | 'H264';
+export type PeerState = 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
+
+export interface MediaPeerEvents {
+  onMicRtp(rtp: RtpPacket): void;
+  onVideoRtp(rtp: RtpPacket, codec: VideoCodecName): void;
+  onStateChange?(state: PeerState): void;
+}
+
+const videoFeedback = () => [useNACK(), usePLI(), useREMB(), useTWCC()];
+
+/** Codecs we accept from the browser; Opus is the only audio codec (speech goes back as Opus). */
+function peerCodecs() {
+  return {
+    audio: [
+      new RTCRtpCodecParameters({
+        mimeType: 'audio/opus',
+        clockRate: 48000,
+        channels: 2,
+        payloadType: 111,
+        parameters: 'minptime=10;useinbandfec=1',
+        rtcpFeedback: [useTWCC()],
+      }),
+    ],
+    video: [
+      new RTCRtpCodecParameters({ mimeType: 'video/VP8', clockRate: 90000, payloadType: 96, rtcpFeedback: videoFeedback() }),
+      new RTCRtpCodecParameters({
+        mimeType: 'video/H264',
+        clockRate: 90000,
+        payloadType: 102,
+        rtcpFeedback: videoFeedback(),
+        parameters: 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f',
+      }),
+    ],
+  };
+}
+
+export class OfferError extends Error {
+  override name = 'OfferError';
+}
+
+/**
+ * The server side of one browser call: receives mic Opus and camera/screen video, and owns the
+ * outgoing audio track the assistant speaks on (same audio m-line, sendrecv).
+ */
+export class MediaPeer {
+  private readonly pc: RTCPeerConnection;
+  /** The track the RTP sender writes to; werift rewrites SSRC and payload type on the way out. */
+  readonly speechTrack = new MediaStreamTrack({ kind: 'audio' });
+  private audioTransceiver?: RTCRtpTransceiver;
+  private videoTransceiver?: RTCRtpTransceiver;
+  private videoSsrc?: number;
+  private closed = false;
+
+  constructor(private readonly events: MediaPeerEvents) {
+    this.pc = new RTCPeerConnection({
+      codecs: peerCodecs(),
+      headerExtensions: {
+        audio: [useSdesMid(), useAbsSendTime(), useTransportWideCC()],
+        // TWCC and abs-send-time let Chrome's bandwidth estimator raise the video bitrate.
+        video: [useSdesMid(), useAbsSendTime(), useTransportWideCC()],
+      },
+      iceUseIpv6: false,
+    });
+    this.pc.connectionStateChange.subscribe((state) => this.events.onStateChange?.(state));
+    this.pc.onRemoteTransceiverAdded.subscribe((transceiver) => this.adopt(transceiver));
+  }
+
+  get state(): PeerState {
+    return this.pc.connectionState;
+  }
+
+  /** The payload type negotiated for Opus on the outgoing audio (for the RTP sender). */
+  get speechPayloadType(): number {
+    return this.audioTransceiver?.getPayloadType('audio/opus') ?? 111;
+  }
+
+  /** Takes the browser's offer, returns a complete (non-trickle) answer SDP. */
+  async answer(offerSdp: unknown): Promise<string> {
+    if (typeof offerSdp !== 'string' || !offerSdp.startsWith('v=0')) {
+      throw new OfferError('The offer is not an SDP document.');
+    }
+    try {
+      await this.pc.setRemoteDescription({ type: 'offer', sdp: offerSdp });
+    } catch (err) {
+      throw new OfferError(`The offer could not be applied: ${(err as Error).message}`);
+    }
+    if (!this.audioTransceiver) throw new OfferError('The offer has no audio (microphone) track.');
+    const answer = await this.pc.createAnswer();
+    await this.pc.setLocalDescription(answer);
+    const local = this.pc.localDescription;
+    if (!local) throw new OfferError('No local description was produced.');
+    return local.sdp;
+  }
+
+  /** Asks the browser for a fresh keyframe (Picture Loss Indication). */
+  requestKeyframe(): void {
+    if (this.videoTransceiver && this.videoSsrc !== undefined && !this.closed) {
+      this.videoTransceiver.receiver.sendRtcpPLI(this.videoSsrc).catch(() => undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.speechTrack.stop();
+    await this.pc.close().catch(() => undefined);
+  }
+
+  private adopt(transceiver: RTCRtpTransceiver): void {
+    if (transceiver.kind === 'audio' && !this.audioTransceiver) {
+      this.audioTransceiver = transceiver;
+      transceiver.setDirection('sendrecv');
+      transceiver.sender.replaceTrack(this.speechTrack).catch(() => undefined);
+      transceiver.onTrack.subscribe((track) => {
+        track.onReceiveRtp.subscribe((rtp) => this.events.onMicRtp(rtp));
+      });
+    } else if (transceiver.kind === 'video' && !this.videoTransceiver) {
+      this.videoTransceiver = transceiver;
+      transceiver.setDirection('recvonly');
+      transceiver.onTrack.subscribe((track) => {
+        track.onReceiveRtp.subscribe((rtp) => {
+          this.videoSsrc = rtp.header.ssrc;
+          const codec = track.codec?.mimeType.toLowerCase() === 'video/h264' ? 'H264' : 'VP8';
+          this.events.onVideoRtp(rtp, codec);
+        });
+      });
+    }
+  }
+}

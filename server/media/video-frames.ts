@@ -1,0 +1,136 @@
+import { RtpPacket } from 'werift';
+import { DepacketizeCallback, type DepacketizerCodec } from 'werift/nonstandard';
+import { RtpReorderBuffer } from './rtp-reorder-buffer.js';
+
+export type VideoCodec = 'VP8' | 'H264';
+
+/** One whole encoded picture: a VP8 frame, or an H.264 access unit in Annex-B form. */
+export interface EncodedFrame {
+  data: Buffer;
+  isKeyframe: boolean;
+  rtpTimestamp: number;
+}
+
+export interface VideoFrameBufferOptions {
+  codec: VideoCodec;
+  /** Past this many frames since the keyframe, ask for a new one (default 300, ~10 s at 30 fps). */
+  maxFramesSinceKeyframe?: number;
+  /** Ask the sender for a keyframe (RTCP PLI). Called at most twice a second. */
+  onNeedKeyframe?: () => void;
+}
+
+const DEPACKETIZER_CODEC: Record<VideoCodec, DepacketizerCodec> = { VP8: 'VP8', H264: 'MPEG4/ISO/AVC' };
+const VIDEO_CLOCK_RATE = 90_000;
+const REORDER_LATENCY_MS = 100;
+const MIN_KEYFRAME_REQUEST_INTERVAL_MS = 500;
+const H264_NAL_IDR = 5;
+
+/**
+ * Keeps the frames a decoder needs to show the newest picture: the last keyframe and every frame
+ * after it. RTP is put back in order, then werift's depacketizer rebuilds frames (a frame ends at
+ * the RTP marker bit for both VP8 and H.264).
+ */
+export class VideoFrameBuffer {
+  readonly codec: VideoCodec;
+  readonly #maxFramesSinceKeyframe: number;
+  readonly #onNeedKeyframe?: () => void;
+  #reorderBuffer!: RtpReorderBuffer;
+  #depacketizer!: DepacketizeCallback;
+  #frames: EncodedFrame[] = [];
+  #latestFrameAt?: number;
+  #lastKeyframeRequestAt = -Infinity;
+
+  constructor(options: VideoFrameBufferOptions) {
+    this.codec = options.codec;
+    this.#maxFramesSinceKeyframe = options.maxFramesSinceKeyframe ?? 300;
+    this.#onNeedKeyframe = options.onNeedKeyframe;
+    this.#buildPipeline();
+  }
+
+  /** Date.now() when the newest frame was completed. */
+  get latestFrameAt(): number | undefined {
+    return this.#latestFrameAt;
+  }
+
+  get hasKeyframe(): boolean {
+    return this.#frames.length > 0;
+  }
+
+  /** The last keyframe first, then every later frame, oldest to newest. */
+  framesSinceKeyframe(): readonly EncodedFrame[] {
+    return this.#frames.slice();
+  }
+
+  pushRtp(rtp: RtpPacket): void {
+    // The depacketizer empties the payloads of packets it has used (RtpPacket.clear()); give it
+    // its own packet object so other readers of the same RTP keep theirs.
+    this.#reorderBuffer.push(new RtpPacket(rtp.header, rtp.payload));
+  }
+
+  /** Forget every frame and wait for the next keyframe (source switch, sender restart). */
+  reset(): void {
+    this.#depacketizer.destroy();
+    this.#frames = [];
+    this.#latestFrameAt = undefined;
+    this.#buildPipeline();
+  }
+
+  #buildPipeline(): void {
+    this.#depacketizer = new DepacketizeCallback(DEPACKETIZER_CODEC[this.codec], {
+      isFinalPacketInSequence: (header) => header.marker,
+    });
+    this.#reorderBuffer = new RtpReorderBuffer({
+      clockRate: VIDEO_CLOCK_RATE,
+      latencyMs: REORDER_LATENCY_MS,
+      onPacket: (rtp) => this.#depacketizer.input({ rtp }),
+      // A lost packet breaks its frame and every later frame that refers to it.
+      onLoss: () => this.#requestKeyframe(),
+    });
+    this.#depacketizer.pipe((output) => {
+      if (output.frame) this.#addFrame(output.frame.data, output.frame.isKeyframe, rtpTimestampOf(output.frame));
+    });
+  }
+
+  #addFrame(data: Buffer, reportedKeyframe: boolean, rtpTimestamp: number): void {
+    // werift guesses H.264 keyframes from a byte that is not the NAL type for single-NAL packets;
+    // looking at the NAL unit types of the access unit is exact.
+    const isKeyframe = this.codec === 'H264' ? containsH264Idr(data) : reportedKeyframe;
+    if (isKeyframe) {
+      this.#frames = [];
+    } else if (this.#frames.length === 0) {
+      this.#requestKeyframe(); // a delta frame is useless without its keyframe
+      return;
+    } else if (this.#frames.length >= this.#maxFramesSinceKeyframe * 2) {
+      // The sender ignored our requests: drop the chain rather than grow without bound.
+      this.#frames = [];
+      this.#requestKeyframe();
+      return;
+    }
+    this.#frames.push({ data, isKeyframe, rtpTimestamp });
+    this.#latestFrameAt = Date.now();
+    if (this.#frames.length > this.#maxFramesSinceKeyframe) this.#requestKeyframe();
+  }
+
+  #requestKeyframe(): void {
+    const now = Date.now();
+    if (now - this.#lastKeyframeRequestAt < MIN_KEYFRAME_REQUEST_INTERVAL_MS) return;
+    this.#lastKeyframeRequestAt = now;
+    this.#onNeedKeyframe?.();
+  }
+}
+
+/** werift puts the RTP timestamp on the frame as an untyped extra field. */
+function rtpTimestampOf(frame: { [key: string]: unknown }): number {
+  return typeof frame['timestamp'] === 'number' ? frame['timestamp'] : 0;
+}
+
+/** True when an Annex-B access unit holds an IDR slice. */
+export function containsH264Idr(annexB: Buffer): boolean {
+  for (let i = 0; i + 3 < annexB.length; i++) {
+    if (annexB[i] === 0 && annexB[i + 1] === 0 && annexB[i + 2] === 1) {
+      if ((annexB[i + 3] & 0x1f) === H264_NAL_IDR) return true;
+      i += 2;
+    }
+  }
+  return false;
+}

@@ -1,0 +1,213 @@
+import { randomInt } from 'node:crypto';
+import type { RtpPacket } from 'werift';
+import { EngineError, type AssistantEngine, type FrameImage } from './assistant/engine.js';
+import type { ConversationHistory } from './assistant/history.js';
+import type { Settings } from './config.js';
+import type { Logger } from './logger.js';
+import type { ServerMetrics } from './metrics.js';
+import { MediaPeer, type VideoCodecName } from './media/peer.js';
+import { MicRecorder } from './media/mic-recorder.js';
+import { VideoFrameBuffer } from './media/video-frames.js';
+import { snapshotJpeg } from './media/frame-snapshot.js';
+import { PacedOpusSender } from './media/rtp-sender.js';
+import type { Emit, TurnState, VideoSource } from './protocol.js';
+import { TurnTimeline } from './timeline.js';
+import { Turn, type TurnInput } from './turn.js';
+
+export interface SessionDeps {
+  engine: AssistantEngine;
+  settings: Settings;
+  logger: Logger;
+  metrics: ServerMetrics;
+  emit: Emit;
+}
+
+/**
+ * One browser call and its turn state machine: ready → listening → thinking → speaking → ready.
+ * Owns the peer, the mic recorder, the video frame buffer and the paced speech sender.
+ */
+export class Session {
+  readonly peer: MediaPeer;
+  private readonly mic: MicRecorder;
+  private video?: VideoFrameBuffer;
+  private readonly sender: PacedOpusSender;
+  private state: TurnState = 'ready';
+  private source: VideoSource = 'camera';
+  private history?: ConversationHistory;
+  private turn?: Turn;
+  private turnCount = 0;
+  private closed = false;
+
+  constructor(private readonly deps: SessionDeps) {
+    const { settings, metrics } = deps;
+    this.peer = new MediaPeer({
+      onMicRtp: (rtp) => this.mic.pushRtp(rtp),
+      onVideoRtp: (rtp, codec) => this.onVideoRtp(rtp, codec),
+      onStateChange: (state) => {
+        deps.logger.debug({ peer: state }, 'peer state');
+        if (state === 'connected') this.sender.start();
+      },
+    });
+    this.mic = new MicRecorder({
+      maxHoldMs: settings.MAX_HOLD_SECONDS * 1000,
+      onMaxHold: () => {
+        deps.emit('notice', {
+          message: `That was longer than the ${settings.MAX_HOLD_SECONDS} s limit, so I stopped listening there.`,
+        });
+        this.talkStop();
+      },
+    });
+    this.sender = new PacedOpusSender({
+      send: (rtp) => this.peer.speechTrack.writeRtp(rtp),
+      payloadType: 111,
+      ssrc: randomInt(1, 2 ** 31),
+      onPacketSent: ({ silence, lateByMs }) => {
+        metrics.rtpPacketsSent.inc({ kind: silence ? 'silence' : 'speech' });
+        if (lateByMs > 5) metrics.rtpPacketsLate.inc();
+        if (!silence && this.turn && !this.turn.timeline.has('firstRtp')) {
+          this.turn.timeline.mark('firstRtp');
+          if (this.state === 'thinking') this.setState('speaking');
+        }
+      },
+    });
+  }
+
+  /** The page's conversation (restored by session id after a refresh). */
+  attachHistory(history: ConversationHistory): void {
+    this.history = history;
+  }
+
+  async answerOffer(sdp: unknown): Promise<string> {
+    return this.peer.answer(sdp);
+  }
+
+  talkStart(): void {
+    if (this.closed || this.state === 'listening') return;
+    if (this.turn) this.cancel(); // barge-in: talking over the assistant stops it
+    this.peer.requestKeyframe();
+    this.mic.start();
+    this.setState('listening');
+  }
+
+  talkStop(): void {
+    if (this.closed || this.state !== 'listening') return;
+    const timeline = new TurnTimeline();
+    const segment = this.mic.stop();
+    void this.runTurn({ kind: 'voice', segment }, timeline);
+  }
+
+  askText(text: string): void {
+    if (this.closed) return;
+    if (this.turn) this.cancel();
+    if (this.state === 'listening') this.mic.stop();
+    void this.runTurn({ kind: 'text', text }, new TurnTimeline());
+  }
+
+  cancel(): void {
+    const turn = this.turn;
+    if (turn) turn.cancel();
+    else this.sender.flush();
+  }
+
+  setSource(kind: VideoSource): void {
+    this.source = kind;
+    this.video?.reset();
+    this.peer.requestKeyframe();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.turn?.cancel();
+    this.sender.stop();
+    await this.peer.close();
+  }
+
+  private async runTurn(input: TurnInput, timeline: TurnTimeline): Promise<void> {
+    const { deps } = this;
+    const history = this.history;
+    if (!history) {
+      deps.emit('session:error', { kind: 'protocol', message: 'The page has not said hello yet; reload it.' });
+      this.setState('ready');
+      return;
+    }
+    const turn = new Turn(
+      {
+        engine: deps.engine,
+        history,
+        emit: deps.emit,
+        minSpeechMs: deps.settings.MIN_SPEECH_MS,
+        speechLookahead: 2,
+        takeSnapshot: (signal) => this.takeSnapshot(signal),
+        play: (packet) => this.sender.enqueue(packet),
+        whenPlayed: () => (this.sender.queuedMs > 0 ? this.sender.whenDrained() : Promise.resolve()),
+        flushPlayback: () => this.sender.flush(),
+        onThinking: () => this.setState('thinking'),
+      },
+      timeline,
+      ++this.turnCount,
+    );
+    this.turn = turn;
+    let outcome = 'failed';
+    try {
+      outcome = await turn.run(input);
+    } catch (err) {
+      if (turn.signal.aborted) outcome = 'cancelled';
+      else this.reportError(err);
+    } finally {
+      if (outcome === 'answered' || outcome === 'cancelled' || turn.answerText) {
+        const latency = timeline.sinceRelease('firstRtp');
+        deps.emit('turn:done', {
+          turnId: turn.id,
+          text: turn.answerText,
+          ...(outcome === 'cancelled' ? { cancelled: true } : {}),
+          ...(latency !== undefined ? { latencyMs: Math.round(latency) } : {}),
+          timeline: timeline.toJSON(),
+        });
+      }
+      deps.metrics.turns.inc({ outcome });
+      for (const entry of timeline.toJSON()) {
+        if (entry.mark !== 'release') deps.metrics.turnStageSeconds.observe({ stage: entry.mark }, entry.atMs / 1000);
+      }
+      deps.logger.info({ turn: turn.id, outcome, source: this.source, timeline: timeline.toJSON() }, 'turn');
+      if (this.turn === turn) {
+        this.turn = undefined;
+        if (this.state !== 'listening') this.setState('ready');
+      }
+    }
+  }
+
+  private reportError(err: unknown): void {
+    const engineError = err instanceof EngineError ? err : undefined;
+    const kind = engineError?.kind ?? 'internal';
+    const message = engineError?.userMessage ?? 'Something went wrong while answering. Please try again.';
+    this.deps.metrics.errors.inc({ kind });
+    this.deps.logger.warn({ err, kind }, 'turn failed');
+    this.deps.emit('session:error', { kind, message });
+  }
+
+  private onVideoRtp(rtp: RtpPacket, codec: VideoCodecName): void {
+    if (!this.video || this.video.codec !== codec) {
+      this.video = new VideoFrameBuffer({ codec, onNeedKeyframe: () => this.peer.requestKeyframe() });
+    }
+    this.video.pushRtp(rtp);
+  }
+
+  private async takeSnapshot(signal: AbortSignal): Promise<FrameImage | undefined> {
+    const video = this.video;
+    if (!video?.hasKeyframe) return undefined;
+    const { settings } = this.deps;
+    const still = await snapshotJpeg(video.framesSinceKeyframe(), video.codec, {
+      maxSide: settings.JPEG_MAX_SIDE,
+      quality: settings.JPEG_QUALITY,
+      signal,
+    });
+    return { jpeg: still.jpeg, width: still.width, height: still.height, source: this.source };
+  }
+
+  private setState(state: TurnState): void {
+    if (this.state === state) return;
+    this.state = state;
+    this.deps.emit('state', { state });
+  }
+}

@@ -1,0 +1,138 @@
+import type { Server as SocketServer, Socket } from 'socket.io';
+import type { ZodType } from 'zod';
+import type { AssistantEngine } from './assistant/engine.js';
+import type { HistoryStore } from './assistant/history.js';
+import type { Settings } from './config.js';
+import type { Logger } from './logger.js';
+import type { ServerMetrics } from './metrics.js';
+import { OfferError } from './media/peer.js';
+import {
+  helloPayload,
+  offerPayload,
+  sourcePayload,
+  textPayload,
+  type Emit,
+  type HelloReply,
+  type OfferReply,
+  type ServerToClient,
+} from './protocol.js';
+import { Session } from './session.js';
+
+export interface SignalingDeps {
+  engine: AssistantEngine;
+  engineNote?: string;
+  settings: Settings;
+  logger: Logger;
+  metrics: ServerMetrics;
+  histories: HistoryStore;
+}
+
+const KNOWN_EVENTS = new Set(['hello', 'rtc:offer', 'talk:start', 'talk:stop', 'cancel', 'source', 'text']);
+
+/** socket.io events ⇄ one Session per socket; everything a socket owned is freed when it leaves. */
+export function attachSignaling(io: SocketServer, deps: SignalingDeps): { sessions(): number; closeAll(): Promise<void> } {
+  const sessions = new Map<string, Session>();
+
+  io.on('connection', (socket: Socket) => {
+    const log = deps.logger.child({ socket: socket.id });
+    const emit: Emit = (event, ...args) => {
+      (socket.emit as (e: keyof ServerToClient, ...a: unknown[]) => boolean)(event, ...args);
+    };
+    const fail = (message: string) => emit('session:error', { kind: 'protocol', message });
+    let sessionId: string | undefined;
+    let session: Session | undefined;
+
+    const newSession = () => {
+      const made = new Session({ engine: deps.engine, settings: deps.settings, logger: log, metrics: deps.metrics, emit });
+      if (sessionId) made.attachHistory(deps.histories.get(sessionId));
+      return made;
+    };
+
+    /** Validates a payload; a bad one gets a clear error and changes nothing. */
+    const parse = <T>(schema: ZodType<T>, payload: unknown, event: string): T | undefined => {
+      const parsed = schema.safeParse(payload);
+      if (parsed.success) return parsed.data;
+      fail(`Ignored a malformed "${event}" message.`);
+      return undefined;
+    };
+
+    socket.onAny((event: string) => {
+      if (!KNOWN_EVENTS.has(event)) fail(`Unknown event "${String(event).slice(0, 40)}".`);
+    });
+
+    socket.on('hello', (payload: unknown, ack?: (reply: HelloReply) => void) => {
+      const hello = parse(helloPayload, payload, 'hello');
+      if (!hello) return;
+      sessionId = hello.sessionId;
+      const history = deps.histories.get(sessionId);
+      session?.attachHistory(history);
+      if (typeof ack === 'function') {
+        ack({
+          engine: deps.engine.name,
+          ...(deps.engineNote ? { engineNote: deps.engineNote } : {}),
+          history: history.transcript(),
+        });
+      }
+    });
+
+    socket.on('rtc:offer', async (payload: unknown, ack?: (reply: OfferReply) => void) => {
+      const reply = (r: OfferReply) => (typeof ack === 'function' ? ack(r) : undefined);
+      const offer = offerPayload.safeParse(payload);
+      if (!offer.success) {
+        reply({ error: 'The offer is malformed (expected { type: "offer", sdp }).' });
+        return;
+      }
+      if (session) {
+        sessions.delete(socket.id);
+        await session.close();
+        deps.metrics.activeSessions.dec();
+      }
+      const fresh = newSession();
+      session = fresh;
+      sessions.set(socket.id, fresh);
+      deps.metrics.activeSessions.inc();
+      try {
+        const sdp = await fresh.answerOffer(offer.data.sdp);
+        reply({ answer: { type: 'answer', sdp } });
+      } catch (err) {
+        const message = err instanceof OfferError ? err.message : 'The server could not answer the offer.';
+        log.warn({ err }, 'offer failed');
+        reply({ error: message });
+      }
+    });
+
+    const needSession = (event: string): Session | undefined => {
+      if (!session) fail(`"${event}" needs a call first (send rtc:offer).`);
+      return session;
+    };
+    socket.on('talk:start', () => needSession('talk:start')?.talkStart());
+    socket.on('talk:stop', () => needSession('talk:stop')?.talkStop());
+    socket.on('cancel', () => needSession('cancel')?.cancel());
+    socket.on('source', (payload: unknown) => {
+      const source = parse(sourcePayload, payload, 'source');
+      if (source) needSession('source')?.setSource(source.kind);
+    });
+    socket.on('text', (payload: unknown) => {
+      const text = parse(textPayload, payload, 'text');
+      if (text) needSession('text')?.askText(text.text);
+    });
+
+    socket.on('disconnect', async () => {
+      if (!session) return;
+      const leaving = session;
+      session = undefined;
+      sessions.delete(socket.id);
+      deps.metrics.activeSessions.dec();
+      await leaving.close();
+      log.info('session closed');
+    });
+  });
+
+  return {
+    sessions: () => sessions.size,
+    closeAll: async () => {
+      await Promise.all([...sessions.values()].map((s) => s.close()));
+      sessions.clear();
+    },
+  };
+}

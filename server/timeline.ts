@@ -1,0 +1,69 @@
+import { performance } from 'node:perf_hooks';
+
+/** Milestones of one turn, in the order they usually happen. */
+export const TURN_MARKS = [
+  'release',
+  'segmentReady',
+  'sttSent',
+  'transcript',
+  'jpegReady',
+  'chatSent',
+  'firstDelta',
+  'firstSentence',
+  'ttsSent',
+  'firstOggPage',
+  'firstRtp',
+  'lastRtp',
+  'cancel',
+] as const;
+export type TurnMark = (typeof TURN_MARKS)[number];
+
+const LABELS: Record<TurnMark, string> = {
+  release: 'release',
+  segmentReady: 'audio ready',
+  sttSent: 'STT sent',
+  transcript: 'transcript',
+  jpegReady: 'frame',
+  chatSent: 'chat sent',
+  firstDelta: 'first token',
+  firstSentence: 'first sentence',
+  ttsSent: 'TTS sent',
+  firstOggPage: 'first speech byte',
+  firstRtp: 'first sound sent',
+  lastRtp: 'last sound sent',
+  cancel: 'cancelled',
+};
+
+/** A per-turn timeline on the monotonic clock; each mark is kept the first time it happens. */
+export class TurnTimeline {
+  private readonly startedAt: number;
+  private readonly marks = new Map<TurnMark, number>();
+
+  constructor(now: number = performance.now()) {
+    this.startedAt = now;
+    this.marks.set('release', now);
+  }
+
+  mark(name: TurnMark, now: number = performance.now()): void {
+    if (!this.marks.has(name)) this.marks.set(name, now);
+  }
+
+  has(name: TurnMark): boolean {
+    return this.marks.has(name);
+  }
+
+  /** ms since release, or undefined if the milestone was not reached. */
+  sinceRelease(name: TurnMark): number | undefined {
+    const at = this.marks.get(name);
+    return at === undefined ? undefined : at - this.startedAt;
+  }
+
+  /** For the page and the log: ordered milestones with ms since release. */
+  toJSON(): { mark: TurnMark; label: string; atMs: number }[] {
+    return TURN_MARKS.filter((m) => this.marks.has(m)).map((mark) => ({
+      mark,
+      label: LABELS[mark],
+      atMs: Math.round((this.marks.get(mark)! - this.startedAt) * 10) / 10,
+    }));
+  }
+}

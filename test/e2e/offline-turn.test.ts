@@ -1,0 +1,237 @@
+/**
+ * End to end with the offline engine: Debian Chromium (fake mic = flite speech, fake camera =
+ * solid red) ⇄ the real server over real WebRTC. One server and one browser for the file.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_MEDIA_DIR, makeSolidY4m, makeSpeechWav, wavDurationSeconds } from '../../scripts/make-test-media.js';
+import {
+  askLoopedQuestion, holdToTalk, inboundAudioStats, type InboundAudioStats, lastMessage, launchBrowser, type LoopedSpeech,
+  messageCount, openPage, peerConnectionState, remoteAudioMarks, rmsWindows, type RunningServer, startRemoteAudioCapture,
+  startServer, stopRemoteAudioCapture, transcribePcm16k, waitForReplyDone, waitForState, wordOverlap,
+} from './harness.js';
+
+const QUESTION = 'please tell me what colour you can see';
+const PAD_SECONDS = 1;
+
+let server: RunningServer;
+let browser: Browser;
+let page: Page;
+let certsDir: string;
+let speech: LoopedSpeech;
+const pageErrors: string[] = [];
+
+beforeAll(async () => {
+  const [wav, y4m] = await Promise.all([
+    makeSpeechWav(QUESTION, path.join(DEFAULT_MEDIA_DIR, 'question-colour.wav'), { padSeconds: PAD_SECONDS }),
+    makeSolidY4m('red', path.join(DEFAULT_MEDIA_DIR, 'red-640x480.y4m')),
+  ]);
+  speech = { speechSeconds: (await wavDurationSeconds(wav)) - 2 * PAD_SECONDS, padSeconds: PAD_SECONDS };
+  certsDir = await mkdtemp(path.join(os.tmpdir(), 'e2e-certs-'));
+  [server, browser] = await Promise.all([startServer({ CERTS_DIR: certsDir }), launchBrowser({ audioWav: wav, videoY4m: y4m })]);
+  page = await openPage(browser, server.url);
+  page.on('pageerror', (error) => pageErrors.push(String(error)));
+  page.on('console', (message) => {
+    if (message.type() === 'error') pageErrors.push(message.text());
+  });
+  await waitForState(page, 'ready', 20_000);
+}, 90_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+  if (certsDir) await rm(certsDir, { recursive: true, force: true });
+}, 30_000);
+
+afterEach(({ task }) => {
+  if (task.result?.state === 'fail') {
+    console.log(`--- server log (tail) ---\n${server.logs().slice(-3000)}\n--- page errors ---\n${pageErrors.join('\n')}`);
+  }
+});
+
+interface StatsSample {
+  state: string | undefined;
+  stats: InboundAudioStats;
+}
+
+interface Turn {
+  userText: string;
+  replyText: string;
+  /** Inbound audio stats sampled every ~100 ms through the turn, with the page state. */
+  samples: StatsSample[];
+  /** What the <audio> element played during the turn, 16 kHz. */
+  playedPcm: Int16Array;
+}
+
+/** Asks the looped question once and waits for the whole reply, recording stats and played audio. */
+async function askAndRecord(): Promise<Turn> {
+  const usersBefore = await messageCount(page, 'user');
+  const repliesBefore = await messageCount(page, 'assistant');
+  await startRemoteAudioCapture(page);
+  const samples: StatsSample[] = [];
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      const [state, stats] = await Promise.all([page.evaluate('document.body.dataset.state') as Promise<string>, inboundAudioStats(page)]);
+      samples.push({ state, stats });
+      await page.waitForTimeout(100);
+    }
+  })();
+  try {
+    await askLoopedQuestion(page, speech);
+    const replyText = await waitForReplyDone(page, repliesBefore, 40_000);
+    await waitForState(page, 'ready', 20_000);
+    await page.waitForTimeout(300); // the tail of the reply still in the jitter buffer
+    expect(await messageCount(page, 'user')).toBe(usersBefore + 1);
+    return { userText: (await lastMessage(page, 'user'))?.text ?? '', replyText, samples, playedPcm: await stopRemoteAudioCapture(page) };
+  } finally {
+    sampling = false;
+    await sampler;
+  }
+}
+
+let firstTurn: Promise<Turn> | undefined;
+const cameraTurn = (): Promise<Turn> => (firstTurn ??= askAndRecord());
+
+/** "640 by 480" (or 640x480, 640×480) in a reply → [width, height]. */
+function pictureSize(reply: string): [number, number] | undefined {
+  const match = /(\d{2,5})\s*(?:by|x|×)\s*(\d{2,5})/i.exec(reply);
+  return match ? [Number(match[1]), Number(match[2])] : undefined;
+}
+
+async function noticeText(): Promise<string> {
+  return (await page.locator('[data-testid=notice]').textContent()) ?? '';
+}
+
+describe('offline engine, end to end in Chromium', () => {
+  it('(a) a held question is transcribed and the reply names the camera colour', async () => {
+    const turn = await cameraTurn();
+    console.log(`user: ${turn.userText}\nassistant: ${turn.replyText}`);
+    expect(wordOverlap(QUESTION, turn.userText)).toBeGreaterThanOrEqual(0.7);
+    expect(turn.replyText).toMatch(/\bred\b/i);
+    const size = pictureSize(turn.replyText);
+    expect(size, 'the offline reply should state the picture size, e.g. "640 by 480"').toBeDefined();
+    expect(size![0] / size![1]).toBeCloseTo(640 / 480, 1);
+  }, 90_000);
+
+  it('(b) the spoken reply reaches the page whole and recognisable', async () => {
+    const turn = await cameraTurn();
+    const speaking = turn.samples.filter((s) => s.state === 'speaking');
+    expect(speaking.length, 'stats were sampled while the page said "speaking"').toBeGreaterThanOrEqual(2);
+    const first = speaking[0].stats;
+    const last = speaking[speaking.length - 1].stats;
+    const energyGain = last.totalAudioEnergy - first.totalAudioEnergy;
+    const samplesGain = last.totalSamplesReceived - first.totalSamplesReceived;
+    const concealedGain = last.concealedSamples - first.concealedSamples;
+    console.log(`speaking: energy +${energyGain.toFixed(3)}, samples +${samplesGain}, concealed +${concealedGain}, packets +${last.packetsReceived - first.packetsReceived}`);
+    expect(energyGain).toBeGreaterThan(0.01);
+    expect(samplesGain).toBeGreaterThan(0);
+    expect(concealedGain / samplesGain).toBeLessThan(0.02);
+
+    const heard = await transcribePcm16k(turn.playedPcm);
+    const firstSentence = turn.replyText.split(/(?<=[.!?])\s+/)[0];
+    console.log(`first sentence: ${firstSentence}\nrecognised from played audio: ${heard}`);
+    expect(wordOverlap(firstSentence, heard)).toBeGreaterThanOrEqual(0.3);
+  }, 90_000);
+
+  it('(c) screen share and back keeps the call up, and a question on screen share describes the screen', async () => {
+    const cameraSize = pictureSize((await cameraTurn()).replyText);
+    const connectionStates: Array<string | undefined> = [];
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        connectionStates.push(await peerConnectionState(page));
+        await page.waitForTimeout(50);
+      }
+    })();
+    try {
+      await page.click('[data-testid=source-screen]');
+      await page.waitForFunction(
+        `window.__pc.getSenders().some((s) => s.track && s.track.kind === 'video' && s.track.label.startsWith('screen'))`,
+        undefined, { timeout: 10_000 },
+      );
+      const repliesBefore = await messageCount(page, 'assistant');
+      await askLoopedQuestion(page, speech);
+      const screenReply = await waitForReplyDone(page, repliesBefore, 40_000);
+      console.log(`assistant (screen): ${screenReply}`);
+      await waitForState(page, 'ready', 20_000);
+      const screenSize = pictureSize(screenReply);
+      expect(screenSize, 'the offline reply should state the picture size').toBeDefined();
+      expect(screenSize).not.toEqual(cameraSize);
+      // Headless Chromium's fake screen is 1280×720 (16:9); the camera file is 640×480 (4:3).
+      expect(screenSize![0] / screenSize![1]).toBeCloseTo(16 / 9, 1);
+
+      await page.click('[data-testid=source-camera]');
+      await page.waitForFunction(
+        `window.__pc.getSenders().some((s) => s.track && s.track.kind === 'video' && s.track.label.endsWith('.y4m'))`,
+        undefined, { timeout: 10_000 },
+      );
+      await page.waitForTimeout(500);
+    } finally {
+      watching = false;
+      await watcher;
+    }
+    expect(connectionStates.length).toBeGreaterThan(10);
+    expect(connectionStates.filter((state) => state !== 'connected')).toEqual([]);
+  }, 90_000);
+
+  it('(d) a 100 ms tap of Space gives no reply and a "didn\'t catch" notice', async () => {
+    const usersBefore = await messageCount(page, 'user');
+    const repliesBefore = await messageCount(page, 'assistant');
+    await holdToTalk(page, 100);
+    await page.waitForFunction(
+      `/didn.t catch/i.test(document.querySelector('[data-testid=notice]')?.textContent ?? '')`,
+      undefined, { timeout: 10_000 },
+    ).catch(async () => {
+      throw new Error(`no "didn't catch" notice; notice reads "${await noticeText()}"`);
+    });
+    await waitForState(page, 'ready', 5000);
+    await page.waitForTimeout(1000);
+    expect(await messageCount(page, 'assistant')).toBe(repliesBefore);
+    expect(await messageCount(page, 'user')).toBe(usersBefore);
+  }, 30_000);
+
+  it('(e) Escape while speaking stops the voice within ~200 ms', async () => {
+    const repliesBefore = await messageCount(page, 'assistant');
+    await startRemoteAudioCapture(page);
+    await askLoopedQuestion(page, speech);
+    await waitForState(page, 'speaking', 30_000);
+    await page.waitForTimeout(1200); // well into the reply's audio
+    const pressedAt = Date.now();
+    await page.keyboard.press('Escape');
+    await page.waitForFunction(`document.body.dataset.state !== 'speaking'`, undefined, { timeout: 2000, polling: 10 });
+    const stateLeftMs = Date.now() - pressedAt;
+    await page.waitForTimeout(1200);
+    const pcm = await stopRemoteAudioCapture(page);
+    const escape = (await remoteAudioMarks(page)).find((mark) => mark.label === 'Escape' && mark.type === 'keydown');
+    expect(escape, 'the recorder saw the Escape keydown').toBeDefined();
+
+    const windowMs = 10;
+    const rms = rmsWindows(pcm, windowMs);
+    const escapeWindow = Math.floor(escape!.sample / (16 * windowMs));
+    const loudBefore = Math.max(...rms.slice(Math.max(0, escapeWindow - 50), escapeWindow));
+    let lastLoud = escapeWindow;
+    for (let i = escapeWindow; i < rms.length; i++) if (rms[i] > 0.01) lastLoud = i;
+    const quietAfterMs = (lastLoud + 1 - escapeWindow) * windowMs;
+    console.log(`cancel: state left "speaking" after ${stateLeftMs} ms; played audio quiet ${quietAfterMs} ms after Escape (peak RMS before ${loudBefore.toFixed(3)})`);
+    expect(loudBefore, 'the reply was audible just before Escape').toBeGreaterThan(0.02);
+    expect(stateLeftMs).toBeLessThan(500);
+    expect(quietAfterMs).toBeLessThanOrEqual(250);
+    expect(rms.length - lastLoud, 'stays quiet afterwards (≥ 0.8 s)').toBeGreaterThan(80);
+    const last = await lastMessage(page, 'assistant');
+    expect(await messageCount(page, 'assistant')).toBeGreaterThanOrEqual(repliesBefore);
+    expect(last).not.toBeNull();
+  }, 60_000);
+
+  it('(f) the page reconnects after the server restarts on the same port', async () => {
+    const port = server.port;
+    await server.stop();
+    await page.waitForFunction(`document.body.dataset.state !== 'ready'`, undefined, { timeout: 10_000 });
+    server = await startServer({ CERTS_DIR: certsDir, PORT: String(port) });
+    await waitForState(page, 'ready', 30_000);
+    await page.waitForFunction(`window.__pc && window.__pc.connectionState === 'connected'`, undefined, { timeout: 15_000 });
+  }, 60_000);
+});

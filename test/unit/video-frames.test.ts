@@ -1,0 +1,231 @@
+import { execFileSync } from 'node:child_process';
+import sharp from 'sharp';
+import { RtpHeader, RtpPacket } from 'werift';
+import { describe, expect, it } from 'vitest';
+import { snapshotJpeg } from '../../server/media/frame-snapshot.js';
+import { VideoFrameBuffer } from '../../server/media/video-frames.js';
+
+const MAX_PAYLOAD = 1200;
+const TICKS_PER_FRAME = 3600; // 25 fps on the 90 kHz clock
+
+/** Encoded frames straight from ffmpeg: VP8 frames from IVF, or H.264 NAL units grouped per picture. */
+function encode(codec: 'VP8' | 'H264', lavfi: string, seconds: number, gop = 1000): Buffer[] {
+  const codecArgs =
+    codec === 'VP8'
+      ? ['-c:v', 'libvpx', '-deadline', 'realtime', '-b:v', '1M', '-g', String(gop), '-f', 'ivf']
+      : ['-c:v', 'libx264', '-preset', 'ultrafast', '-profile:v', 'baseline', '-bf', '0', '-g', String(gop),
+         '-bsf:v', 'h264_mp4toannexb', '-f', 'h264'];
+  const stream = execFileSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', lavfi, '-t', String(seconds), ...codecArgs, '-'], {
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  return codec === 'VP8' ? ivfFrames(stream) : h264AccessUnits(stream);
+}
+
+function ivfFrames(ivf: Buffer): Buffer[] {
+  const frames: Buffer[] = [];
+  for (let offset = ivf.readUInt16LE(6); offset + 12 <= ivf.length; ) {
+    const size = ivf.readUInt32LE(offset);
+    frames.push(ivf.subarray(offset + 12, offset + 12 + size));
+    offset += 12 + size;
+  }
+  return frames;
+}
+
+/** NAL units without start codes. */
+function nalUnits(annexB: Buffer): Buffer[] {
+  const starts: Array<{ at: number; codeLength: number }> = [];
+  for (let i = 0; i + 2 < annexB.length; i++) {
+    if (annexB[i] === 0 && annexB[i + 1] === 0 && annexB[i + 2] === 1) {
+      starts.push({ at: i + 3, codeLength: i > 0 && annexB[i - 1] === 0 ? 4 : 3 });
+      i += 2;
+    }
+  }
+  return starts.map(({ at }, k) => annexB.subarray(at, k + 1 < starts.length ? starts[k + 1].at - starts[k + 1].codeLength : annexB.length));
+}
+
+/** One buffer per picture, each NAL unit keeping a 4-byte start code (x264: one slice per picture). */
+function h264AccessUnits(annexB: Buffer): Buffer[] {
+  const units: Buffer[] = [];
+  let pending: Buffer[] = [];
+  for (const nal of nalUnits(annexB)) {
+    pending.push(Buffer.from([0, 0, 0, 1]), nal);
+    const type = nal[0] & 0x1f;
+    if (type === 1 || type === 5) {
+      units.push(Buffer.concat(pending));
+      pending = [];
+    }
+  }
+  return units;
+}
+
+function rtpPacket(sequence: number, timestamp: number, marker: boolean, payload: Buffer): RtpPacket {
+  return new RtpPacket(new RtpHeader({ payloadType: 96, sequenceNumber: sequence & 0xffff, timestamp, marker, ssrc: 42 }), payload);
+}
+
+/** RFC 7741 packetization as Chrome does it: X=1, I=1 with a 15-bit picture ID; S=1 on a frame's first packet. */
+function packetizeVp8(frames: Buffer[], firstSequence = 1000): RtpPacket[] {
+  const packets: RtpPacket[] = [];
+  frames.forEach((frame, index) => {
+    for (let offset = 0; offset < frame.length; offset += MAX_PAYLOAD) {
+      const pictureId = index & 0x7fff;
+      const descriptor = Buffer.from([0x80 | (offset === 0 ? 0x10 : 0), 0x80, 0x80 | (pictureId >> 8), pictureId & 0xff]);
+      const last = offset + MAX_PAYLOAD >= frame.length;
+      const payload = Buffer.concat([descriptor, frame.subarray(offset, offset + MAX_PAYLOAD)]);
+      packets.push(rtpPacket(firstSequence + packets.length, index * TICKS_PER_FRAME, last, payload));
+    }
+  });
+  return packets;
+}
+
+/** RFC 6184 non-interleaved mode: SPS+PPS in a STAP-A (as Chrome sends them), single NAL units, FU-A for big ones. */
+function packetizeH264(accessUnits: Buffer[], firstSequence = 2000): RtpPacket[] {
+  const packets: RtpPacket[] = [];
+  accessUnits.forEach((unit, index) => {
+    const nals = nalUnits(unit);
+    const payloads: Buffer[] = [];
+    const parameterSets = nals.filter((nal) => [7, 8].includes(nal[0] & 0x1f));
+    if (parameterSets.length > 0) {
+      const stap: Buffer[] = [Buffer.from([(parameterSets[0][0] & 0x60) | 24])];
+      for (const nal of parameterSets) stap.push(Buffer.from([nal.length >> 8, nal.length & 0xff]), nal);
+      payloads.push(Buffer.concat(stap));
+    }
+    for (const nal of nals.filter((n) => !parameterSets.includes(n))) {
+      if (nal.length <= MAX_PAYLOAD) {
+        payloads.push(nal);
+        continue;
+      }
+      const indicator = (nal[0] & 0xe0) | 28;
+      for (let offset = 1; offset < nal.length; offset += MAX_PAYLOAD) {
+        const start = offset === 1 ? 0x80 : 0;
+        const end = offset + MAX_PAYLOAD >= nal.length ? 0x40 : 0;
+        payloads.push(Buffer.concat([Buffer.from([indicator, start | end | (nal[0] & 0x1f)]), nal.subarray(offset, offset + MAX_PAYLOAD)]));
+      }
+    }
+    payloads.forEach((payload, k) =>
+      packets.push(rtpPacket(firstSequence + packets.length, index * TICKS_PER_FRAME, k === payloads.length - 1, payload)),
+    );
+  });
+  return packets;
+}
+
+/** Swaps neighbours every few packets, as a network might. */
+function reordered(packets: RtpPacket[]): RtpPacket[] {
+  const out = packets.slice();
+  for (let i = 2; i + 1 < out.length; i += 7) [out[i], out[i + 1]] = [out[i + 1], out[i]];
+  return out;
+}
+
+async function meanColour(jpeg: Buffer): Promise<{ r: number; g: number; b: number }> {
+  const { channels } = await sharp(jpeg).stats();
+  return { r: channels[0].mean, g: channels[1].mean, b: channels[2].mean };
+}
+
+describe('VideoFrameBuffer (VP8)', () => {
+  const frames = encode('VP8', 'testsrc2=s=640x480:r=25', 2);
+
+  it('rebuilds every frame from reordered RTP, keyframe first, without emptying the caller\'s packets', () => {
+    const buffer = new VideoFrameBuffer({ codec: 'VP8' });
+    expect(buffer.hasKeyframe).toBe(false);
+    expect(buffer.latestFrameAt).toBeUndefined();
+    const packets = reordered(packetizeVp8(frames));
+    expect(packets.length).toBeGreaterThan(frames.length); // keyframe spans several packets
+    for (const packet of packets) buffer.pushRtp(packet);
+
+    const kept = buffer.framesSinceKeyframe();
+    expect(kept.length).toBe(frames.length);
+    expect(kept.map((frame) => frame.isKeyframe)).toEqual(frames.map((_, i) => i === 0));
+    kept.forEach((frame, i) => {
+      expect(Buffer.compare(frame.data, frames[i])).toBe(0);
+      expect(frame.rtpTimestamp).toBe(i * TICKS_PER_FRAME);
+    });
+    expect(buffer.hasKeyframe).toBe(true);
+    expect(buffer.latestFrameAt).toBeGreaterThan(Date.now() - 5000);
+    expect(packets.every((packet) => packet.payload?.length > 0)).toBe(true);
+  });
+
+  it('keeps only the frames since the newest keyframe', () => {
+    const gopFrames = encode('VP8', 'testsrc2=s=320x240:r=25', 1, 10); // keyframes at 0, 10, 20
+    const buffer = new VideoFrameBuffer({ codec: 'VP8' });
+    for (const packet of packetizeVp8(gopFrames)) buffer.pushRtp(packet);
+    const kept = buffer.framesSinceKeyframe();
+    expect(kept.length).toBe(gopFrames.length - 20);
+    expect(kept[0].isKeyframe).toBe(true);
+    expect(Buffer.compare(kept.at(-1)!.data, gopFrames.at(-1)!)).toBe(0);
+  });
+
+  it('asks for a keyframe when the chain grows too long, and stays bounded if none comes', () => {
+    let requests = 0;
+    const buffer = new VideoFrameBuffer({ codec: 'VP8', maxFramesSinceKeyframe: 10, onNeedKeyframe: () => requests++ });
+    let longest = 0;
+    for (const packet of packetizeVp8(frames)) {
+      buffer.pushRtp(packet);
+      longest = Math.max(longest, buffer.framesSinceKeyframe().length);
+      if (buffer.framesSinceKeyframe().length === 11) expect(requests).toBe(1);
+    }
+    expect(longest).toBeLessThanOrEqual(20);
+    expect(buffer.hasKeyframe).toBe(false); // dropped the chain; delta frames alone are useless
+  });
+
+  it('drops delta frames that arrive before any keyframe and asks for one', () => {
+    let requests = 0;
+    const buffer = new VideoFrameBuffer({ codec: 'VP8', onNeedKeyframe: () => requests++ });
+    const packets = packetizeVp8(frames);
+    const firstDelta = packets.findIndex((packet, i) => i > 0 && packet.payload[0] & 0x10);
+    for (const packet of packets.slice(firstDelta)) buffer.pushRtp(packet);
+    expect(buffer.hasKeyframe).toBe(false);
+    expect(requests).toBeGreaterThanOrEqual(1);
+  });
+
+  it('asks for a keyframe after a lost packet, and reset() forgets everything', () => {
+    let requests = 0;
+    const buffer = new VideoFrameBuffer({ codec: 'VP8', onNeedKeyframe: () => requests++ });
+    const packets = packetizeVp8(frames);
+    const lost = packets.findIndex((packet) => packet.header.timestamp === 25 * TICKS_PER_FRAME);
+    for (const [i, packet] of packets.entries()) if (i !== lost) buffer.pushRtp(packet);
+    expect(requests).toBe(1);
+    const kept = buffer.framesSinceKeyframe();
+    // The lost frame goes; werift's depacketizer also drops the frame whose first packet follows the gap.
+    expect(kept.length).toBeGreaterThanOrEqual(frames.length - 2);
+    expect(kept.some((frame) => frame.rtpTimestamp === 25 * TICKS_PER_FRAME)).toBe(false);
+    expect(kept.at(-1)!.rtpTimestamp).toBe((frames.length - 1) * TICKS_PER_FRAME);
+
+    buffer.reset();
+    expect(buffer.hasKeyframe).toBe(false);
+    expect(buffer.framesSinceKeyframe()).toEqual([]);
+    expect(buffer.latestFrameAt).toBeUndefined();
+    // After a reset the sequence numbers carry on (same sender, new source).
+    for (const packet of packetizeVp8(frames.slice(0, 5), packets.length + 1000)) buffer.pushRtp(packet);
+    expect(buffer.framesSinceKeyframe().length).toBe(5);
+  });
+
+  it('feeds snapshotJpeg: a red camera gives a red JPEG of the camera size', async () => {
+    const buffer = new VideoFrameBuffer({ codec: 'VP8' });
+    for (const packet of reordered(packetizeVp8(encode('VP8', 'color=c=red:s=640x480:r=25', 2)))) buffer.pushRtp(packet);
+    const still = await snapshotJpeg(buffer.framesSinceKeyframe(), 'VP8', { maxSide: 1024, quality: 80 });
+    expect([still.width, still.height]).toEqual([640, 480]);
+    const { r, g, b } = await meanColour(still.jpeg);
+    expect(r).toBeGreaterThan(200);
+    expect(Math.max(g, b)).toBeLessThan(60);
+  });
+});
+
+describe('VideoFrameBuffer (H264)', () => {
+  it('rebuilds access units from STAP-A, single-NAL and FU-A packets and feeds snapshotJpeg', async () => {
+    const units = encode('H264', 'color=c=blue:s=1280x720:r=25', 1);
+    const buffer = new VideoFrameBuffer({ codec: 'H264' });
+    const packets = reordered(packetizeH264(units));
+    expect(packets.some((packet) => (packet.payload[0] & 0x1f) === 28)).toBe(true); // FU-A used
+    for (const packet of packets) buffer.pushRtp(packet);
+
+    const kept = buffer.framesSinceKeyframe();
+    expect(kept.length).toBe(units.length);
+    expect(kept.map((frame) => frame.isKeyframe)).toEqual(units.map((_, i) => i === 0));
+    expect(Buffer.compare(kept.at(-1)!.data, units.at(-1)!)).toBe(0);
+
+    const still = await snapshotJpeg(kept, 'H264', { maxSide: 1024, quality: 80 });
+    expect([still.width, still.height]).toEqual([1024, 576]);
+    const { r, g, b } = await meanColour(still.jpeg);
+    expect(b).toBeGreaterThan(200);
+    expect(Math.max(r, g)).toBeLessThan(60);
+  });
+});

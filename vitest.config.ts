@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // Media tests measure real-time behaviour; running files one at a time keeps them honest on 2 cores.
+    fileParallelism: false,
+    reporters: ['default'],
+  },
+});
