@@ -1,6 +1,7 @@
 import { createServer } from 'node:https';
 import { Server as SocketServer } from 'socket.io';
 import { HistoryStore } from './assistant/history.js';
+import { offlineSpeak } from './assistant/offline/offline-speaker.js';
 import { loadOrCreateTls } from './certs.js';
 import { loadSettings, SettingsError, type Settings } from './config.js';
 import { createEngine } from './engines.js';
@@ -47,6 +48,7 @@ signaling = attachSignaling(io, {
   logger,
   metrics,
   histories: new HistoryStore({ budgetChars: settings.HISTORY_BUDGET_CHARS, keepImages: 2 }),
+  errorVoice: (sentence, signal) => offlineSpeak(sentence, signal),
 });
 
 server.listen(settings.PORT, settings.HOST, () => {

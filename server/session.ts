@@ -11,6 +11,7 @@ import { VideoFrameBuffer } from './media/video-frames.js';
 import { snapshotJpeg } from './media/frame-snapshot.js';
 import { PacedOpusSender } from './media/rtp-sender.js';
 import type { Emit, TurnState, VideoSource } from './protocol.js';
+import { SpeechPlayback } from './speech-playback.js';
 import { TurnTimeline } from './timeline.js';
 import { Turn, type TurnInput } from './turn.js';
 
@@ -20,6 +21,8 @@ export interface SessionDeps {
   logger: Logger;
   metrics: ServerMetrics;
   emit: Emit;
+  /** A local voice for speaking errors aloud; it must not depend on the engine that failed. */
+  errorVoice?: (sentence: string, signal: AbortSignal) => AsyncIterable<Buffer>;
 }
 
 /**
@@ -37,6 +40,7 @@ export class Session {
   private turn?: Turn;
   private turnCount = 0;
   private closed = false;
+  private spokenError?: AbortController;
 
   constructor(private readonly deps: SessionDeps) {
     const { settings, metrics } = deps;
@@ -104,6 +108,7 @@ export class Session {
   }
 
   cancel(): void {
+    this.spokenError?.abort();
     const turn = this.turn;
     if (turn) turn.cancel();
     else this.sender.flush();
@@ -119,6 +124,7 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     this.turn?.cancel();
+    this.spokenError?.abort();
     this.sender.stop();
     await this.peer.close();
   }
@@ -184,6 +190,23 @@ export class Session {
     this.deps.metrics.errors.inc({ kind });
     this.deps.logger.warn({ err, kind }, 'turn failed');
     this.deps.emit('session:error', { kind, message });
+    this.speakError(message);
+  }
+
+  private speakError(message: string): void {
+    const voice = this.deps.errorVoice;
+    if (!voice || this.closed) return;
+    this.spokenError?.abort();
+    const controller = new AbortController();
+    this.spokenError = controller;
+    const playback = new SpeechPlayback({
+      speak: voice,
+      play: (packet) => this.sender.enqueue(packet),
+      lookahead: 0,
+      signal: controller.signal,
+    });
+    playback.add(message);
+    playback.finish().catch((err: unknown) => this.deps.logger.debug({ err }, 'could not speak the error'));
   }
 
   private onVideoRtp(rtp: RtpPacket, codec: VideoCodecName): void {

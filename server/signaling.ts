@@ -25,6 +25,7 @@ export interface SignalingDeps {
   logger: Logger;
   metrics: ServerMetrics;
   histories: HistoryStore;
+  errorVoice?: (sentence: string, signal: AbortSignal) => AsyncIterable<Buffer>;
 }
 
 const KNOWN_EVENTS = new Set(['hello', 'rtc:offer', 'talk:start', 'talk:stop', 'cancel', 'source', 'text']);
@@ -43,7 +44,14 @@ export function attachSignaling(io: SocketServer, deps: SignalingDeps): { sessio
     let session: Session | undefined;
 
     const newSession = () => {
-      const made = new Session({ engine: deps.engine, settings: deps.settings, logger: log, metrics: deps.metrics, emit });
+      const made = new Session({
+        engine: deps.engine,
+        settings: deps.settings,
+        logger: log,
+        metrics: deps.metrics,
+        emit,
+        ...(deps.errorVoice ? { errorVoice: deps.errorVoice } : {}),
+      });
       if (sessionId) made.attachHistory(deps.histories.get(sessionId));
       return made;
     };

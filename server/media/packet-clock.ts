@@ -83,7 +83,7 @@ export class PacketClock {
 
   private schedule(): void {
     const dueAtMs = this.startedAtMs + this.nextTickIndex * this.periodMs;
-    this.timer = setTimeout(this.onTimer, this.nextTickIndex === 0 ? 0 : this.periodMs); void dueAtMs;
+    this.timer = setTimeout(this.onTimer, Math.max(0, dueAtMs - performance.now()));
   }
 
   private readonly onTimer = (): void => {
