@@ -54,7 +54,7 @@ const mediaReady = media.open().then(
     return true;
   },
   (error) => {
-    console.error('getUserMedia failed', error);
+    console.warn('getUserMedia failed', error);
     showError(describeMediaError(error), { fatal: 'media' });
     return false;
   },
@@ -84,6 +84,7 @@ async function connectPeer(myGeneration) {
   const current = createPeer(media);
   peer = current;
   const { pc } = current;
+  window.__pc = pc; // the page's current peer, for diagnostics and the e2e rig (test/e2e/README.md)
   pc.addEventListener('track', (event) => {
     if (event.track.kind !== 'audio') return;
     assistantAudio.srcObject = event.streams[0] ?? new MediaStream([event.track]);

@@ -15,6 +15,10 @@ import { SpeechPlayback } from './speech-playback.js';
 import { TurnTimeline } from './timeline.js';
 import { Turn, type TurnInput } from './turn.js';
 
+const KEYFRAME_INTERVAL_WHILE_LISTENING_MS = 1000;
+/** ~5 s at 25 fps: bounds what a typed question's snapshot decodes, and the memory kept. */
+const MAX_FRAMES_SINCE_KEYFRAME = 125;
+
 export interface SessionDeps {
   engine: AssistantEngine;
   settings: Settings;
@@ -41,6 +45,8 @@ export class Session {
   private turnCount = 0;
   private closed = false;
   private spokenError?: AbortController;
+  /** While listening, a keyframe a second keeps the chain the snapshot must decode short. */
+  private keyframeTimer?: NodeJS.Timeout;
 
   constructor(private readonly deps: SessionDeps) {
     const { settings, metrics } = deps;
@@ -89,6 +95,8 @@ export class Session {
     if (this.closed || this.state === 'listening') return;
     if (this.turn) this.cancel(); // barge-in: talking over the assistant stops it
     this.peer.requestKeyframe();
+    clearInterval(this.keyframeTimer);
+    this.keyframeTimer = setInterval(() => this.peer.requestKeyframe(), KEYFRAME_INTERVAL_WHILE_LISTENING_MS);
     this.mic.start();
     this.setState('listening');
   }
@@ -96,6 +104,7 @@ export class Session {
   talkStop(): void {
     if (this.closed || this.state !== 'listening') return;
     const timeline = new TurnTimeline();
+    clearInterval(this.keyframeTimer);
     const segment = this.mic.stop();
     void this.runTurn({ kind: 'voice', segment }, timeline);
   }
@@ -103,7 +112,10 @@ export class Session {
   askText(text: string): void {
     if (this.closed) return;
     if (this.turn) this.cancel();
-    if (this.state === 'listening') this.mic.stop();
+    if (this.state === 'listening') {
+      clearInterval(this.keyframeTimer);
+      this.mic.stop();
+    }
     void this.runTurn({ kind: 'text', text }, new TurnTimeline());
   }
 
@@ -124,6 +136,7 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     this.turn?.cancel();
+    clearInterval(this.keyframeTimer);
     this.spokenError?.abort();
     this.sender.stop();
     await this.peer.close();
@@ -211,7 +224,11 @@ export class Session {
 
   private onVideoRtp(rtp: RtpPacket, codec: VideoCodecName): void {
     if (!this.video || this.video.codec !== codec) {
-      this.video = new VideoFrameBuffer({ codec, onNeedKeyframe: () => this.peer.requestKeyframe() });
+      this.video = new VideoFrameBuffer({
+        codec,
+        maxFramesSinceKeyframe: MAX_FRAMES_SINCE_KEYFRAME,
+        onNeedKeyframe: () => this.peer.requestKeyframe(),
+      });
     }
     this.video.pushRtp(rtp);
   }

@@ -54,7 +54,9 @@ export class LocalMedia {
       return { cameraError: error };
     }
     if (this.micTrack) this.micTrack.contentHint = 'speech';
-    if (this.cameraTrack) this.cameraTrack.contentHint = 'motion';
+    // The assistant looks at single frames: under CPU/bandwidth pressure keep the resolution and
+    // drop frame rate instead (Chrome maps 'detail' to maintain-resolution).
+    if (this.cameraTrack) this.cameraTrack.contentHint = 'detail';
     return {};
   }
 

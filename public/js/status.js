@@ -7,7 +7,7 @@ const STATUS_WORDS = {
   listening: 'Listening…',
   thinking: 'Thinking…',
   speaking: 'Speaking…',
-  error: 'Something went wrong',
+  error: 'Needs attention — see the message above',
 };
 const SERVER_STATES = new Set(['ready', 'listening', 'thinking', 'speaking']);
 const NOTICE_FADE_MS = 8000;

@@ -70,7 +70,7 @@ export class MicRecorder {
       onPacket: (rtp) => this.#place(rtp),
     });
     this.#decoder = new opus.OpusEncoder(SAMPLE_RATE, 1);
-    this.#pcm = new Int16Array(SAMPLE_RATE * 4);
+    this.#pcm = new Int16Array(Math.min(SAMPLE_RATE * 4, this.#maxSamples)); // grows by doubling
     this.#writtenSamples = 0;
     this.#firstRtpTimestamp = undefined;
     this.#maxHoldReached = false;

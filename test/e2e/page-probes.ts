@@ -16,9 +16,32 @@ const run = promisify(execFile);
 
 export type PageState = 'connecting' | 'ready' | 'listening' | 'thinking' | 'speaking' | 'error';
 
+/**
+ * `window.__pc` is the page's own report of its current RTCPeerConnection. As a fallback the rig
+ * notes every RTCPeerConnection the page constructs, so the probes still work if the page omits it.
+ */
+const PEER_CONNECTION_TRACKER = `(() => {
+  const Native = window.RTCPeerConnection;
+  if (!Native || Native.__e2eTracked) return;
+  const Tracked = function (...args) { const pc = new Native(...args); window.__e2eLastPc = pc; return pc; };
+  Tracked.prototype = Native.prototype;
+  Object.setPrototypeOf(Tracked, Native);
+  Tracked.__e2eTracked = true;
+  window.RTCPeerConnection = Tracked;
+})();`;
+
+/** The page's RTCPeerConnection, as in-page source: `window.__pc`, else the last one constructed. */
+export const PAGE_PC = '(window.__pc || window.__e2eLastPc)';
+
+/** Whether the page sets `window.__pc` itself (the rig's fallback hides a missing one). */
+export async function pageExposesPc(page: Page): Promise<boolean> {
+  return page.evaluate('Boolean(window.__pc)') as Promise<boolean>;
+}
+
 /** A new page (own context: self-signed TLS accepted, page CSP bypassed for the recorder). */
 export async function openPage(browser: Browser, url: string): Promise<Page> {
   const context = await browser.newContext({ ignoreHTTPSErrors: true, bypassCSP: true });
+  await context.addInitScript(PEER_CONNECTION_TRACKER);
   const page = await context.newPage();
   await page.goto(url);
   return page;
@@ -81,8 +104,8 @@ export async function waitForReplyDone(page: Page, knownCount: number, timeoutMs
  */
 export async function waitForMicSpeechEnd(page: Page, timeoutMs = 15_000): Promise<void> {
   await page.evaluate(`(async () => {
-    const pc = window.__pc;
-    if (!pc) throw new Error('window.__pc is not set: the page must expose its RTCPeerConnection as window.__pc');
+    const pc = ${PAGE_PC};
+    if (!pc) throw new Error('the page has no RTCPeerConnection (window.__pc unset, none constructed)');
     const sent = pc.getSenders().map((s) => s.track).find((t) => t && t.kind === 'audio' && t.readyState === 'live');
     if (!sent) throw new Error('window.__pc sends no live audio track (the microphone)');
     const track = sent.clone();
@@ -134,7 +157,7 @@ export async function startRemoteAudioCapture(page: Page): Promise<void> {
     const stream = audio.srcObject;
     if (!(stream instanceof MediaStream) || stream.getAudioTracks().length === 0)
       throw new Error('<audio data-testid="assistant-audio"> has no srcObject MediaStream with an audio track');
-    if (window.__remoteCapture) await window.__remoteCapture.ctx.close();
+    if (window.__remoteCapture && window.__remoteCapture.ctx.state !== 'closed') await window.__remoteCapture.ctx.close();
     const ctx = new AudioContext({ sampleRate: 48000 });
     await ctx.resume();
     const src = "registerProcessor('e2e-recorder', class extends AudioWorkletProcessor {" +
@@ -221,8 +244,8 @@ export interface InboundAudioStats {
 /** Inbound audio RTP stats of the page's peer connection (`window.__pc`). */
 export async function inboundAudioStats(page: Page): Promise<InboundAudioStats> {
   return page.evaluate(`(async () => {
-    const pc = window.__pc;
-    if (!pc) throw new Error('window.__pc is not set: the page must expose its RTCPeerConnection as window.__pc');
+    const pc = ${PAGE_PC};
+    if (!pc) throw new Error('the page has no RTCPeerConnection (window.__pc unset, none constructed)');
     const report = await pc.getStats();
     for (const s of report.values()) {
       if (s.type === 'inbound-rtp' && s.kind === 'audio') return {
@@ -234,7 +257,7 @@ export async function inboundAudioStats(page: Page): Promise<InboundAudioStats> 
 }
 
 export async function peerConnectionState(page: Page): Promise<string | undefined> {
-  return page.evaluate('window.__pc ? window.__pc.connectionState : undefined') as Promise<string | undefined>;
+  return page.evaluate(`${PAGE_PC} ? ${PAGE_PC}.connectionState : undefined`) as Promise<string | undefined>;
 }
 
 /** Runs pocketsphinx_continuous (en-us) over 16 kHz mono PCM; resolves with the words it heard. */

@@ -1,0 +1,146 @@
+/**
+ * `npm run bench`: drives the real server (a child process) through real WebRTC from werift client
+ * peers, against the fake OpenAI API with fixed model delays, and reports speed and capacity
+ * beside their targets. Everything runs on loopback and stops by itself (--max-minutes).
+ * Flags: see `npm run bench -- --help` (scripts/bench/options.ts).
+ */
+import { writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { runCapacity, type CapacityResult } from './bench/capacity.js';
+import { runLatency, type LatencyResult } from './bench/latency.js';
+import { MediaPump, prepareMedia } from './bench/media-pump.js';
+import { parseBenchOptions } from './bench/options.js';
+import { machineBusy, sampleMachine } from './bench/proc-stats.js';
+import { REPO_ROOT, startBenchFake, startServer, type ServerProcess } from './bench/processes.js';
+import { formatOverheads, formatSteps, formatTargets, TARGETS, targetChecks } from './bench/report.js';
+import type { FakeOpenAI } from '../test/fake-openai/server.js';
+
+const QUESTION = 'what colour is this';
+const LATENCY_REPLY = 'It looks blue to me.';
+/** Long enough (~25 s of speech) that capacity sessions play a reply nearly all the time. */
+const CAPACITY_REPLY = [
+  'The picture is mostly blue with a fine grain of noise across it.',
+  'There is no text or face that I can make out anywhere in the frame.',
+  'The colour looks even from the top left corner to the bottom right.',
+  'If you move the camera a little I can describe the new view for you.',
+  'Lighting seems steady, so the colours you see should be close to real.',
+  'A blue like this often comes from a wall, a sheet of paper, or a screen.',
+  'I can also read labels or signs if you hold them closer to the lens.',
+  'Ask me again whenever you want another look at what is in front of you.',
+].join(' ');
+
+const log = (line: string) => console.log(line);
+/** Busy cores (of other processes) below which the machine counts as quiet. */
+const QUIET_CORES = 0.3;
+
+/** Samples the machine's busy cores every 2 s until they drop below QUIET_CORES or `maxSeconds` pass. */
+async function waitForQuietMachine(maxSeconds: number): Promise<number> {
+  const deadline = performance.now() + maxSeconds * 1000;
+  for (let announced = false; ; ) {
+    const before = sampleMachine();
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const busyCores = Math.round(machineBusy(before, sampleMachine()) * os.cpus().length * 100) / 100;
+    if (busyCores <= QUIET_CORES || performance.now() >= deadline) return busyCores;
+    if (!announced) log(`other processes keep ${busyCores} cores busy: waiting up to ${maxSeconds} s for a quiet spell…`);
+    announced = true;
+  }
+}
+
+async function main(): Promise<void> {
+  const options = parseBenchOptions(process.argv.slice(2));
+  const startedAt = Date.now();
+  const deadline = new AbortController();
+  const deadlineTimer = setTimeout(() => deadline.abort(), options.maxMinutes * 60_000);
+  deadlineTimer.unref();
+
+  log(`bench: ${os.cpus().length} CPU(s) ${os.cpus()[0]?.model ?? ''}, node ${process.version}`);
+  log(`model delays (fake OpenAI): STT ${options.sttDelayMs} ms, chat first token ${options.chatDelayMs} ms` +
+    ` (+${options.chatTokenGapMs} ms/word), TTS first byte ${options.ttsDelayMs} ms`);
+  log('preparing media (flite question → Opus, 640x480 VP8 clip)…');
+  const media = await prepareMedia(QUESTION);
+  // Other people's processes on this machine skew every figure: wait a while for a quiet spell.
+  const otherLoadCores = await waitForQuietMachine(options.quietWaitSeconds);
+  log(`machine load from other processes before the run: ${otherLoadCores} cores${otherLoadCores > QUIET_CORES ? '  (! figures will be skewed)' : ''}`);
+  let latencyMachineCores: number | undefined;
+
+  let fake: FakeOpenAI | undefined;
+  let server: ServerProcess | undefined;
+  const pump = new MediaPump(media.videoFrames);
+  let latency: LatencyResult | undefined;
+  let capacity: CapacityResult | undefined;
+  let failure: string | undefined;
+  const stopAll = async () => {
+    pump.stop();
+    await server?.stop().catch(() => undefined);
+    await fake?.close().catch(() => undefined);
+  };
+  const onSignal = () => {
+    log('\ninterrupted: stopping the server');
+    void stopAll().then(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  try {
+    fake = await startBenchFake(options, QUESTION, LATENCY_REPLY);
+    server = await startServer(fake.baseURL);
+    log(`server pid ${server.pid} on ${server.baseUrl}`);
+
+    if (!options.skipLatency) {
+      log(`latency: ${options.turns} spoken turns over WebRTC…`);
+      const before = sampleMachine();
+      latency = await runLatency({ baseUrl: server.baseUrl, fake, media, pump, turns: options.turns, reply: LATENCY_REPLY, deadline: deadline.signal, log });
+      latencyMachineCores = Math.round(machineBusy(before, sampleMachine()) * os.cpus().length * 100) / 100;
+    }
+    if (!options.skipCapacity && !deadline.signal.aborted) {
+      fake.configure({ reply: () => CAPACITY_REPLY });
+      log(`capacity: steps ${options.steps.join(', ')} sessions, ${options.holdSeconds} s each…`);
+      capacity = await runCapacity({ server, media, pump, steps: options.steps, holdSeconds: options.holdSeconds, question: QUESTION, deadline: deadline.signal, log });
+    }
+  } catch (err) {
+    failure = err instanceof Error ? err.stack ?? err.message : String(err);
+    console.error(`bench failed: ${failure}`);
+    if (server) console.error(`last server output:\n${server.recentOutput.slice(-20).join('\n')}`);
+  } finally {
+    clearTimeout(deadlineTimer);
+    await stopAll();
+  }
+
+  const checks = targetChecks(latency, capacity);
+  log('');
+  log(formatTargets(checks));
+  if (latency) log(`\n${formatOverheads(latency)}\n(machine busy during the latency phase: ${latencyMachineCores} cores of ${os.cpus().length})`);
+  if (capacity) log(`\n${formatSteps(capacity.steps)}\ncapacity stopped: ${capacity.stopReason}`);
+  log('\nNote: the bench\'s werift client peers run on the same 2-core machine as the server (the "bench" column is its CPU);');
+  log('client-observed figures include the bench\'s own event-loop delays.');
+
+  const report = {
+    startedAt: new Date(startedAt).toISOString(),
+    durationSeconds: Math.round((Date.now() - startedAt) / 1000),
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model,
+      memoryGb: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+      otherLoadCoresBeforeRun: otherLoadCores,
+      busyCoresDuringLatency: latencyMachineCores,
+    },
+    options,
+    targets: TARGETS,
+    checks,
+    latency: latency && { ...latency, turns: latency.turns },
+    capacity,
+    serverOutputTail: server?.recentOutput.slice(-30),
+    failure,
+  };
+  const outPath = path.resolve(REPO_ROOT, options.out);
+  await writeFile(outPath, `${JSON.stringify(report, null, 2)}\n`);
+  log(`\nJSON report: ${outPath}  (${report.durationSeconds} s)`);
+  process.exit(failure ? 1 : 0);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

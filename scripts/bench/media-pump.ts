@@ -1,0 +1,167 @@
+/**
+ * What the bench's client peers send, made once and shared: the spoken question as 20 ms Opus
+ * packets and a 640x480 VP8 clip. One drift-free 20 ms timer drives every client (mic each tick,
+ * video every other tick, half the clients on odd ticks), so 80 clients cost one timer, not 160.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import type { ClientPeer } from '../lib/client-peer.js';
+import { opusPacketsFromWav, vp8Frames } from '../lib/encoded-media.js';
+import { makeSpeechWav } from '../make-test-media.js';
+
+export interface BenchMedia {
+  /** The question, padded with a little silence, as 20 ms Opus packets (48 kHz mono). */
+  questionPackets: Buffer[];
+  /** An Opus packet of silence (from the padding), sent between turns. */
+  silencePacket: Buffer;
+  /** VP8 frames at 25 fps; frame 0 is the only keyframe. */
+  videoFrames: Buffer[];
+}
+
+export async function prepareMedia(question: string): Promise<BenchMedia> {
+  const mediaDir = path.join(os.tmpdir(), 'webcam-assistant-bench');
+  const wav = await makeSpeechWav(question, path.join(mediaDir, 'question.wav'), { padSeconds: 0.25 });
+  const [questionPackets, videoFrames] = await Promise.all([
+    opusPacketsFromWav(wav),
+    vp8Frames({ colour: 'blue', width: 640, height: 480, fps: 25, seconds: 4 }),
+  ]);
+  return { questionPackets, silencePacket: questionPackets[0]!, videoFrames };
+}
+
+/** A client's microphone: silence, or a list of packets played once (then `onEnd`), or a loop. */
+export class MicFeed {
+  private packets: readonly Buffer[] = [];
+  private index = 0;
+  private loop = false;
+  private onEnd?: () => void;
+
+  constructor(private readonly silence: Buffer) {}
+
+  /** Plays `packets` once from the next tick; `onEnd` runs right after the last one is sent. */
+  say(packets: readonly Buffer[], onEnd: () => void): void {
+    this.packets = packets;
+    this.index = 0;
+    this.loop = false;
+    this.onEnd = onEnd;
+  }
+
+  /** Plays `packets` over and over (background talk the server ignores between turns). */
+  loopForever(packets: readonly Buffer[], startAt = 0): void {
+    this.packets = packets;
+    this.index = startAt % Math.max(1, packets.length);
+    this.loop = true;
+    this.onEnd = undefined;
+  }
+
+  /** The packet for this tick, and whether it was the last of a `say`. */
+  next(): { packet: Buffer; ended: boolean } {
+    if (this.index >= this.packets.length) {
+      if (!this.loop || this.packets.length === 0) return { packet: this.silence, ended: false };
+      this.index = 0;
+    }
+    const packet = this.packets[this.index++]!;
+    const ended = !this.loop && this.index === this.packets.length;
+    return { packet, ended };
+  }
+
+  takeOnEnd(): (() => void) | undefined {
+    const onEnd = this.onEnd;
+    this.onEnd = undefined;
+    return onEnd;
+  }
+}
+
+interface PumpEntry {
+  peer: ClientPeer;
+  mic: MicFeed;
+  videoPhase: number;
+  frameIndex: number;
+  keyframeRequestsSeen: number;
+}
+
+export interface PumpStats {
+  ticks: number;
+  /** Ticks skipped because this (bench) process's event loop was blocked. */
+  skippedTicks: number;
+  /** How late each tick ran, ms (bench-side load indicator). */
+  lateMs: number[];
+}
+
+export class MediaPump {
+  private readonly entries = new Set<PumpEntry>();
+  private timer: NodeJS.Timeout | undefined;
+  private startedAt = 0;
+  private nextTick = 0;
+  private stats: PumpStats = { ticks: 0, skippedTicks: 0, lateMs: [] };
+  private added = 0;
+
+  constructor(private readonly frames: readonly Buffer[]) {}
+
+  /** Starts sending this peer's mic and camera; returns the function that stops it. */
+  add(peer: ClientPeer, mic: MicFeed): () => void {
+    const entry: PumpEntry = {
+      peer,
+      mic,
+      videoPhase: this.added++ % 2,
+      frameIndex: 0,
+      keyframeRequestsSeen: peer.keyframeRequests,
+    };
+    this.entries.add(entry);
+    if (!this.timer) this.start();
+    return () => {
+      this.entries.delete(entry);
+    };
+  }
+
+  /** Tick statistics since the last call (then reset). */
+  takeStats(): PumpStats {
+    const stats = this.stats;
+    this.stats = { ticks: 0, skippedTicks: 0, lateMs: [] };
+    return stats;
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.entries.clear();
+  }
+
+  private start(): void {
+    this.startedAt = performance.now();
+    this.nextTick = 0;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    const dueAt = this.startedAt + this.nextTick * 20;
+    this.timer = setTimeout(this.onTimer, Math.max(0, dueAt - performance.now()));
+  }
+
+  private readonly onTimer = (): void => {
+    const now = performance.now();
+    // Like a browser's capture clock after a stall: skip to the current slot, never burst.
+    const currentSlot = Math.floor((now - this.startedAt) / 20);
+    const tick = Math.max(this.nextTick, currentSlot);
+    this.stats.skippedTicks += tick - this.nextTick;
+    this.stats.ticks++;
+    this.stats.lateMs.push(now - (this.startedAt + tick * 20));
+    this.nextTick = tick + 1;
+    for (const entry of this.entries) this.send(entry, tick);
+    this.schedule();
+  };
+
+  private send(entry: PumpEntry, tick: number): void {
+    const { packet, ended } = entry.mic.next();
+    entry.peer.sendMic(packet);
+    if (ended) entry.mic.takeOnEnd()?.();
+    if (tick % 2 !== entry.videoPhase) return;
+    if (entry.peer.keyframeRequests !== entry.keyframeRequestsSeen) {
+      // Answer a PLI as a browser does: a keyframe next. Restarting the clip at its keyframe keeps
+      // the stream decodable (every later frame refers back to it).
+      entry.keyframeRequestsSeen = entry.peer.keyframeRequests;
+      entry.frameIndex = 0;
+    }
+    entry.peer.sendVideoFrame(this.frames[entry.frameIndex]!);
+    entry.frameIndex = (entry.frameIndex + 1) % this.frames.length;
+  }
+}

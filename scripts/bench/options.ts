@@ -1,0 +1,93 @@
+import { parseArgs } from 'node:util';
+
+/** Everything a bench run can be told from the command line. */
+export interface BenchOptions {
+  turns: number;
+  /** Concurrent sessions to hold, in order; the ramp stops at the first step that fails. */
+  steps: number[];
+  holdSeconds: number;
+  /** Fixed model delays the fake OpenAI server adds (ms). */
+  sttDelayMs: number;
+  chatDelayMs: number;
+  /** Gap between streamed chat chunks (≈ one word each); 0 sends the whole reply at once. */
+  chatTokenGapMs: number;
+  ttsDelayMs: number;
+  out: string;
+  quick: boolean;
+  skipLatency: boolean;
+  skipCapacity: boolean;
+  /** Hard cap on the whole run; the bench stops and reports what it has. */
+  maxMinutes: number;
+  /** How long to wait at the start for other processes to leave the machine quiet. */
+  quietWaitSeconds: number;
+}
+
+const HELP = `npm run bench -- [flags]
+  --turns N              latency turns (default 50; --quick: 6)
+  --steps 5,10,20        concurrent sessions per capacity step (default 5,10,20,30,40,60,80; --quick: 2,4)
+  --hold S               seconds each capacity step is measured (default 10; --quick: 4)
+  --stt-ms / --chat-ms / --tts-ms   fake model delays to first byte (default 150 / 200 / 150)
+  --chat-token-gap-ms    gap between streamed chat words (default 0)
+  --out FILE             JSON report (default bench-report.json)
+  --quick                small smoke run
+  --no-latency / --no-capacity      skip a phase
+  --max-minutes M        stop the whole run after M minutes (default 8)
+  --quiet-wait S         wait up to S seconds for other processes to go quiet first (default 60; --quick: 0)`;
+
+function positiveInt(text: string | undefined, fallback: number, name: string): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`--${name} must be a whole number ≥ 0, got "${text}"`);
+  return value;
+}
+
+export function parseBenchOptions(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      turns: { type: 'string' },
+      steps: { type: 'string' },
+      hold: { type: 'string' },
+      'stt-ms': { type: 'string' },
+      'chat-ms': { type: 'string' },
+      'chat-token-gap-ms': { type: 'string' },
+      'tts-ms': { type: 'string' },
+      out: { type: 'string', default: 'bench-report.json' },
+      quick: { type: 'boolean', default: false },
+      'no-latency': { type: 'boolean', default: false },
+      'no-capacity': { type: 'boolean', default: false },
+      'max-minutes': { type: 'string' },
+      'quiet-wait': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(HELP);
+    process.exit(0);
+  }
+  const quick = values.quick;
+  const steps = (values.steps ?? (quick ? '2,4' : '5,10,20,30,40,60,80'))
+    .split(',')
+    .map((s) => positiveInt(s.trim(), 0, 'steps'))
+    .filter((n) => n > 0);
+  if (steps.length === 0 || steps.some((n, i) => i > 0 && n <= steps[i - 1]!)) {
+    throw new Error('--steps must be increasing session counts, e.g. 5,10,20');
+  }
+  if (steps.at(-1)! > 200) throw new Error('--steps: at most 200 sessions');
+  return {
+    turns: Math.min(1000, positiveInt(values.turns, quick ? 6 : 50, 'turns')),
+    steps,
+    holdSeconds: Math.max(2, Math.min(120, positiveInt(values.hold, quick ? 4 : 10, 'hold'))),
+    sttDelayMs: positiveInt(values['stt-ms'], 150, 'stt-ms'),
+    chatDelayMs: positiveInt(values['chat-ms'], 200, 'chat-ms'),
+    chatTokenGapMs: positiveInt(values['chat-token-gap-ms'], 0, 'chat-token-gap-ms'),
+    ttsDelayMs: positiveInt(values['tts-ms'], 150, 'tts-ms'),
+    out: values.out,
+    quick,
+    skipLatency: values['no-latency'],
+    skipCapacity: values['no-capacity'],
+    maxMinutes: Math.max(1, Math.min(60, positiveInt(values['max-minutes'], 8, 'max-minutes'))),
+    quietWaitSeconds: Math.min(600, positiveInt(values['quiet-wait'], quick ? 0 : 60, 'quiet-wait')),
+  };
+}

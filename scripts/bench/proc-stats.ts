@@ -1,0 +1,71 @@
+/**
+ * CPU and memory of the server process from Linux /proc: total (all threads), the main thread
+ * alone (the JavaScript event loop, which saturates at one core), and reaped children (ffmpeg).
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+const CLOCK_TICKS_PER_SECOND = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+export interface ProcessCpuSample {
+  /** performance.now() when read. */
+  at: number;
+  /** CPU seconds of every thread of the process. */
+  processSeconds: number;
+  /** CPU seconds of the main (event-loop) thread. */
+  mainThreadSeconds: number;
+  /** CPU seconds of children that have exited and been waited for (ffmpeg decodes). */
+  childrenSeconds: number;
+  rssBytes: number;
+}
+
+export interface MachineCpuSample {
+  at: number;
+  busyTicks: number;
+  totalTicks: number;
+}
+
+/** utime+stime and cutime+cstime of a /proc/…/stat line, in seconds. */
+function statTimes(path: string): { own: number; children: number } {
+  const text = readFileSync(path, 'utf8');
+  // Field 2 (comm) may hold spaces; everything after its closing parenthesis is space-separated.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const num = (field: number) => Number(fields[field - 3]);
+  return {
+    own: (num(14) + num(15)) / CLOCK_TICKS_PER_SECOND,
+    children: (num(16) + num(17)) / CLOCK_TICKS_PER_SECOND,
+  };
+}
+
+export function sampleProcess(pid: number): ProcessCpuSample {
+  const at = performance.now();
+  const whole = statTimes(`/proc/${pid}/stat`);
+  const main = statTimes(`/proc/${pid}/task/${pid}/stat`);
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  return { at, processSeconds: whole.own, mainThreadSeconds: main.own, childrenSeconds: whole.children, rssBytes: rssKb * 1024 };
+}
+
+export function sampleMachine(): MachineCpuSample {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+  const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+  const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0); // idle + iowait
+  const total = ticks.slice(0, 8).reduce((sum, v) => sum + v, 0); // guest time is already in user
+  return { at: performance.now(), busyTicks: total - idle, totalTicks: total };
+}
+
+/** Share of one core (1.0 = a whole core) used between two samples. */
+export function coresUsed(seconds: number, fromAtMs: number, toAtMs: number): number {
+  return seconds / ((toAtMs - fromAtMs) / 1000);
+}
+
+/** Busy share of all cores, 0..1. */
+export function machineBusy(from: MachineCpuSample, to: MachineCpuSample): number {
+  const total = to.totalTicks - from.totalTicks;
+  return total > 0 ? (to.busyTicks - from.busyTicks) / total : 0;
+}

@@ -1,0 +1,152 @@
+/**
+ * The two servers a bench run drives: the fake OpenAI API (in this process, so its request times
+ * share our performance.now() clock) and the real assistant server as a child process.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import https from 'node:https';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startFakeOpenAI, type FakeOpenAI } from '../../test/fake-openai/server.js';
+import type { BenchOptions } from './options.js';
+import { sleep } from './stats.js';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const HOST = '127.0.0.1';
+
+export async function startBenchFake(options: BenchOptions, transcript: string, reply: string): Promise<FakeOpenAI> {
+  return startFakeOpenAI({
+    host: HOST,
+    apiKey: 'bench',
+    transcript,
+    reply: () => reply,
+    behaviour: {
+      transcriptions: { firstByteDelayMs: options.sttDelayMs },
+      chat: { firstByteDelayMs: options.chatDelayMs, chunkGapMs: options.chatTokenGapMs },
+      speech: { firstByteDelayMs: options.ttsDelayMs },
+    },
+  });
+}
+
+export interface ServerProcess {
+  readonly pid: number;
+  readonly baseUrl: string;
+  /** The last lines the server wrote (for error reports). */
+  readonly recentOutput: string[];
+  /** /metrics as text. */
+  metricsText(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, HOST, () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** GET over HTTPS to the self-signed server; resolves with status and body. */
+export function httpsGet(url: string, timeoutMs = 5000): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = https.get(url, { rejectUnauthorized: false, timeout: timeoutMs }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      response.on('error', reject);
+    });
+    request.on('timeout', () => request.destroy(new Error(`GET ${url} timed out`)));
+    request.on('error', reject);
+  });
+}
+
+export async function startServer(fakeBaseURL: string): Promise<ServerProcess> {
+  const port = await freePort();
+  const certsDir = await mkdtemp(path.join(os.tmpdir(), 'bench-certs-'));
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      HOST,
+      PORT: String(port),
+      CERTS_DIR: certsDir,
+      ASSISTANT_ENGINE: 'openai',
+      OPENAI_API_KEY: 'bench',
+      OPENAI_BASE_URL: fakeBaseURL,
+      LOG_LEVEL: 'warn',
+      // Set (empty) so a developer's .env cannot point the run elsewhere: dotenv never overrides.
+      AZURE_OPENAI_ENDPOINT: '',
+      AZURE_OPENAI_API_KEY: '',
+      TLS_CERT: '',
+      TLS_KEY: '',
+      NODE_ENV: 'production',
+    },
+  });
+  const recentOutput: string[] = [];
+  const keep = (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (line.trim() === '') continue;
+      recentOutput.push(line.slice(0, 500));
+      if (recentOutput.length > 200) recentOutput.shift();
+    }
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let hasExited = false;
+  void exited.then(() => (hasExited = true));
+
+  const baseUrl = `https://${HOST}:${port}`;
+  const deadline = performance.now() + 30_000;
+  for (;;) {
+    if (hasExited) throw new Error(`the server exited during start-up:\n${recentOutput.join('\n')}`);
+    const health = await httpsGet(`${baseUrl}/healthz`, 1000).catch(() => undefined);
+    if (health?.status === 200) break;
+    if (performance.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`the server did not answer /healthz within 30 s:\n${recentOutput.join('\n')}`);
+    }
+    await sleep(100);
+  }
+
+  return {
+    pid: child.pid!,
+    baseUrl,
+    recentOutput,
+    metricsText: async () => (await httpsGet(`${baseUrl}/metrics`)).body,
+    async stop() {
+      if (!hasExited) {
+        child.kill('SIGTERM');
+        const forced = sleep(6000).then(() => {
+          if (!hasExited) child.kill('SIGKILL');
+        });
+        await Promise.race([exited, forced]);
+        await exited;
+      }
+      await rm(certsDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Sum of a metric's samples in Prometheus text format, over the label sets that contain every
+ * `labels` pair. By hand because prom-client writes this format but has no reader for it.
+ */
+export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name) || line.startsWith('#')) continue;
+    const match = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const labelText = match[2] ?? '';
+    if (Object.entries(labels).every(([key, value]) => labelText.includes(`${key}="${value}"`))) total += Number(match[3]);
+  }
+  return total;
+}
