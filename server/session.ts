@@ -47,6 +47,7 @@ export class Session {
   private spokenError?: AbortController;
   /** While listening, a keyframe a second keeps the chain the snapshot must decode short. */
   private keyframeTimer?: NodeJS.Timeout;
+  private holdTimer?: NodeJS.Timeout;
 
   constructor(private readonly deps: SessionDeps) {
     const { settings, metrics } = deps;
@@ -60,12 +61,7 @@ export class Session {
     });
     this.mic = new MicRecorder({
       maxHoldMs: settings.MAX_HOLD_SECONDS * 1000,
-      onMaxHold: () => {
-        deps.emit('notice', {
-          message: `That was longer than the ${settings.MAX_HOLD_SECONDS} s limit, so I stopped listening there.`,
-        });
-        this.talkStop();
-      },
+      onMaxHold: () => this.cutLongHold(),
     });
     this.sender = new PacedOpusSender({
       send: (rtp) => this.peer.speechTrack.writeRtp(rtp),
@@ -97,25 +93,38 @@ export class Session {
     this.peer.requestKeyframe();
     clearInterval(this.keyframeTimer);
     this.keyframeTimer = setInterval(() => this.peer.requestKeyframe(), KEYFRAME_INTERVAL_WHILE_LISTENING_MS);
+    // The recorder cuts at the limit in media time; this catches a hold whose audio stopped coming.
+    clearTimeout(this.holdTimer);
+    this.holdTimer = setTimeout(() => this.cutLongHold(), this.deps.settings.MAX_HOLD_SECONDS * 1000 + 1000);
     this.mic.start();
     this.setState('listening');
+  }
+
+  private stopListening() {
+    clearInterval(this.keyframeTimer);
+    clearTimeout(this.holdTimer);
+    return this.mic.stop();
+  }
+
+  private cutLongHold(): void {
+    if (this.state !== 'listening') return;
+    const limit = this.deps.settings.MAX_HOLD_SECONDS;
+    this.deps.emit('notice', { message: `That was longer than the ${limit} s limit, so I stopped listening there.` });
+    this.talkStop();
   }
 
   talkStop(): void {
     if (this.closed || this.state !== 'listening') return;
     const timeline = new TurnTimeline();
-    clearInterval(this.keyframeTimer);
-    const segment = this.mic.stop();
+    const segment = this.stopListening();
+    this.setState('thinking');
     void this.runTurn({ kind: 'voice', segment }, timeline);
   }
 
   askText(text: string): void {
     if (this.closed) return;
     if (this.turn) this.cancel();
-    if (this.state === 'listening') {
-      clearInterval(this.keyframeTimer);
-      this.mic.stop();
-    }
+    if (this.state === 'listening') this.stopListening();
     void this.runTurn({ kind: 'text', text }, new TurnTimeline());
   }
 
@@ -137,6 +146,7 @@ export class Session {
     this.closed = true;
     this.turn?.cancel();
     clearInterval(this.keyframeTimer);
+    clearTimeout(this.holdTimer);
     this.spokenError?.abort();
     this.sender.stop();
     await this.peer.close();
