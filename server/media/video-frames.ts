@@ -39,6 +39,8 @@ export class VideoFrameBuffer {
   #frames: EncodedFrame[] = [];
   #latestFrameAt?: number;
   #lastKeyframeRequestAt = -Infinity;
+  /** A packet after the newest kept frame was lost; later delta frames are not decodable. */
+  #chainBroken = false;
 
   constructor(options: VideoFrameBufferOptions) {
     this.codec = options.codec;
@@ -71,6 +73,7 @@ export class VideoFrameBuffer {
   reset(): void {
     this.#depacketizer.destroy();
     this.#frames = [];
+    this.#chainBroken = false;
     this.#latestFrameAt = undefined;
     this.#buildPipeline();
   }
@@ -83,8 +86,12 @@ export class VideoFrameBuffer {
       clockRate: VIDEO_CLOCK_RATE,
       latencyMs: REORDER_LATENCY_MS,
       onPacket: (rtp) => this.#depacketizer.input({ rtp }),
-      // A lost packet breaks its frame and every later frame that refers to it.
-      onLoss: () => this.#requestKeyframe(),
+      // A lost packet breaks its frame and every later frame that refers to it: keep the chain
+      // as it was (its newest frame still decodes cleanly) until the next keyframe.
+      onLoss: () => {
+        this.#chainBroken = true;
+        this.#requestKeyframe();
+      },
     });
     this.#depacketizer.pipe((output) => {
       if (output.frame) this.#addFrame(output.frame.data, output.frame.isKeyframe, rtpTimestampOf(output.frame));
@@ -97,6 +104,10 @@ export class VideoFrameBuffer {
     const isKeyframe = this.codec === 'H264' ? containsH264Idr(data) : reportedKeyframe;
     if (isKeyframe) {
       this.#frames = [];
+      this.#chainBroken = false;
+    } else if (this.#chainBroken) {
+      this.#requestKeyframe(); // decoding this against a chain with a hole would give garbage
+      return;
     } else if (this.#frames.length === 0) {
       this.#requestKeyframe(); // a delta frame is useless without its keyframe
       return;
