@@ -11,7 +11,7 @@ import { runCapacity, type CapacityResult } from './bench/capacity.js';
 import { runLatency, type LatencyResult } from './bench/latency.js';
 import { MediaPump, prepareMedia } from './bench/media-pump.js';
 import { parseBenchOptions } from './bench/options.js';
-import { machineBusy, sampleMachine } from './bench/proc-stats.js';
+import { machineBusy, sampleMachine, sampleProcess } from './bench/proc-stats.js';
 import { REPO_ROOT, startBenchFake, startServer, type ServerProcess } from './bench/processes.js';
 import { formatOverheads, formatSteps, formatTargets, TARGETS, targetChecks } from './bench/report.js';
 import type { FakeOpenAI } from '../test/fake-openai/server.js';
@@ -63,6 +63,7 @@ async function main(): Promise<void> {
   const otherLoadCores = await waitForQuietMachine(options.quietWaitSeconds);
   log(`machine load from other processes before the run: ${otherLoadCores} cores${otherLoadCores > QUIET_CORES ? '  (! figures will be skewed)' : ''}`);
   let latencyMachineCores: number | undefined;
+  let latencyRunQueueShare: number | undefined;
 
   let fake: FakeOpenAI | undefined;
   let server: ServerProcess | undefined;
@@ -89,9 +90,11 @@ async function main(): Promise<void> {
 
     if (!options.skipLatency) {
       log(`latency: ${options.turns} spoken turns over WebRTC…`);
-      const before = sampleMachine();
+      const [before, serverBefore] = [sampleMachine(), sampleProcess(server.pid)];
       latency = await runLatency({ baseUrl: server.baseUrl, fake, media, pump, turns: options.turns, reply: LATENCY_REPLY, deadline: deadline.signal, log });
       latencyMachineCores = Math.round(machineBusy(before, sampleMachine()) * os.cpus().length * 100) / 100;
+      const serverAfter = sampleProcess(server.pid);
+      latencyRunQueueShare = Math.round(((serverAfter.mainThreadRunQueueSeconds - serverBefore.mainThreadRunQueueSeconds) * 1000 * 1000) / (serverAfter.at - serverBefore.at)) / 1000;
     }
     if (!options.skipCapacity && !deadline.signal.aborted) {
       fake.configure({ reply: () => CAPACITY_REPLY });
@@ -110,7 +113,7 @@ async function main(): Promise<void> {
   const checks = targetChecks(latency, capacity);
   log('');
   log(formatTargets(checks));
-  if (latency) log(`\n${formatOverheads(latency)}\n(machine busy during the latency phase: ${latencyMachineCores} cores of ${os.cpus().length})`);
+  if (latency) log(`\n${formatOverheads(latency)}\n(latency phase: machine busy ${latencyMachineCores} of ${os.cpus().length} cores; server main thread waited for a CPU ${((latencyRunQueueShare ?? 0) * 100).toFixed(1)} % of the time)`);
   if (capacity) log(`\n${formatSteps(capacity.steps)}\ncapacity stopped: ${capacity.stopReason}`);
   log('\nNote: the bench\'s werift client peers run on the same 2-core machine as the server (the "bench" column is its CPU);');
   log('client-observed figures include the bench\'s own event-loop delays.');
@@ -125,6 +128,7 @@ async function main(): Promise<void> {
       node: process.version,
       otherLoadCoresBeforeRun: otherLoadCores,
       busyCoresDuringLatency: latencyMachineCores,
+      serverMainThreadRunQueueShareDuringLatency: latencyRunQueueShare,
     },
     options,
     targets: TARGETS,

@@ -27,6 +27,8 @@ export interface CapacityStep {
     mainThreadCores: number;
     processCores: number;
     ffmpegCores: number;
+    /** Share of the hold the main thread was runnable but had no CPU (others' load shows here). */
+    mainThreadRunQueueShare: number;
     cpuMsPerMediaSecondPerSession: number;
     rssMb: number;
     rssPerSessionMb: number;
@@ -209,6 +211,7 @@ export async function runCapacity(options: {
           mainThreadCores: round(coresUsed(procAfter.mainThreadSeconds - procBefore.mainThreadSeconds, procBefore.at, procAfter.at), 3),
           processCores: round(coresUsed(processSeconds, procBefore.at, procAfter.at), 3),
           ffmpegCores: round(coresUsed(childrenSeconds, procBefore.at, procAfter.at), 3),
+          mainThreadRunQueueShare: round(coresUsed(procAfter.mainThreadRunQueueSeconds - procBefore.mainThreadRunQueueSeconds, procBefore.at, procAfter.at), 4),
           cpuMsPerMediaSecondPerSession: round(((processSeconds + childrenSeconds) * 1000) / ((wallMs / 1000) * connected), 2),
           rssMb: round(procAfter.rssBytes / 2 ** 20, 1),
           rssPerSessionMb: round((procAfter.rssBytes - baselineRss) / 2 ** 20 / connected, 2),
@@ -242,7 +245,7 @@ export async function runCapacity(options: {
       steps.push(step);
       options.log(
         `  ${String(target).padStart(3)} sessions: late ${(step.server.lateFraction * 100).toFixed(2)} %, client lateness p99 ${step.client.latenessMs.p99} ms, ` +
-          `server main ${(step.server.mainThreadCores * 100).toFixed(0)} % / all ${((step.server.processCores + step.server.ffmpegCores) * 100).toFixed(0)} %, ` +
+          `server main ${(step.server.mainThreadCores * 100).toFixed(0)} % (run-queue wait ${(step.server.mainThreadRunQueueShare * 100).toFixed(1)} %) / all ${((step.server.processCores + step.server.ffmpegCores) * 100).toFixed(0)} %, ` +
           `machine ${(step.machineBusy * 100).toFixed(0)} % (bench ${(step.benchCores * 100).toFixed(0)} %, others ${(step.otherCores * 100).toFixed(0)} %), RSS ${step.server.rssMb} MB` +
           (f.length ? `  ✗ ${f.join('; ')}` : '  ✓') + (step.warnings.length ? `  ! ${step.warnings.join('; ')}` : ''),
       );

@@ -32,7 +32,7 @@ const HELP = `npm run bench -- [flags]
   --quick                small smoke run
   --no-latency / --no-capacity      skip a phase
   --max-minutes M        stop the whole run after M minutes (default 8)
-  --quiet-wait S         wait up to S seconds for other processes to go quiet first (default 60; --quick: 0)`;
+  --quiet-wait S         wait up to S seconds for other processes to go quiet first (default 30; --quick: 0)`;
 
 function positiveInt(text: string | undefined, fallback: number, name: string): number {
   if (text === undefined) return fallback;
@@ -88,6 +88,6 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     skipLatency: values['no-latency'],
     skipCapacity: values['no-capacity'],
     maxMinutes: Math.max(1, Math.min(60, positiveInt(values['max-minutes'], 8, 'max-minutes'))),
-    quietWaitSeconds: Math.min(600, positiveInt(values['quiet-wait'], quick ? 0 : 60, 'quiet-wait')),
+    quietWaitSeconds: Math.min(600, positiveInt(values['quiet-wait'], quick ? 0 : 30, 'quiet-wait')),
   };
 }

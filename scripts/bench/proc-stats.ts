@@ -22,6 +22,11 @@ export interface ProcessCpuSample {
   mainThreadSeconds: number;
   /** CPU seconds of children that have exited and been waited for (ffmpeg decodes). */
   childrenSeconds: number;
+  /**
+   * Seconds the main thread spent runnable but waiting for a CPU (schedstat): high when other
+   * processes hold the cores, whatever the server itself does.
+   */
+  mainThreadRunQueueSeconds: number;
   rssBytes: number;
 }
 
@@ -48,7 +53,15 @@ export function sampleProcess(pid: number): ProcessCpuSample {
   const whole = statTimes(`/proc/${pid}/stat`);
   const main = statTimes(`/proc/${pid}/task/${pid}/stat`);
   const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-  return { at, processSeconds: whole.own, mainThreadSeconds: main.own, childrenSeconds: whole.children, rssBytes: rssKb * 1024 };
+  const waitNs = Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1] ?? 0);
+  return {
+    at,
+    processSeconds: whole.own,
+    mainThreadSeconds: main.own,
+    childrenSeconds: whole.children,
+    mainThreadRunQueueSeconds: waitNs / 1e9,
+    rssBytes: rssKb * 1024,
+  };
 }
 
 export function sampleMachine(): MachineCpuSample {

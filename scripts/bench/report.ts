@@ -79,13 +79,14 @@ export function formatOverheads(latency: LatencyResult): string {
 export function formatSteps(steps: CapacityStep[]): string {
   const pct = (v: number) => `${(v * 100).toFixed(0)}%`;
   return table(
-    ['sessions', 'playing', 'late>5ms', 'client p99', 'srv main', 'srv+ffmpeg', 'machine', 'bench', 'others', 'CPU ms/s/sess', 'RSS MB', 'MB/sess', 'turn p50', ''],
+    ['sessions', 'playing', 'late>5ms', 'client p99', 'srv main', 'srv waits', 'srv+ffmpeg', 'machine', 'bench', 'others', 'CPU ms/s/sess', 'RSS MB', 'MB/sess', 'turn p50', ''],
     steps.map((s) => [
       String(s.sessions),
       `${s.playing}/${s.connected}`,
       `${(s.server.lateFraction * 100).toFixed(2)}%`,
       ms(s.client.latenessMs.p99),
       pct(s.server.mainThreadCores),
+      `${(s.server.mainThreadRunQueueShare * 100).toFixed(1)}%`,
       pct(s.server.processCores + s.server.ffmpegCores),
       pct(s.machineBusy),
       pct(s.benchCores),

@@ -88,6 +88,12 @@ function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
   });
 }
 
+/** Servers still running, killed if this process exits without stopping them (a crashed test). */
+const liveServers = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of liveServers) signalGroup(child, 'SIGKILL');
+});
+
 function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined) return;
   try {
@@ -121,6 +127,8 @@ export async function startServer(env: Record<string, string> = {}, startTimeout
     detached: true, // own process group, so stop() ends its children too
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  liveServers.add(child);
+  child.once('exit', () => liveServers.delete(child));
   let output = '';
   const keep = (chunk: Buffer) => {
     output += chunk.toString('utf8');

@@ -161,30 +161,58 @@ export async function startRemoteAudioCapture(page: Page): Promise<void> {
     const ctx = new AudioContext({ sampleRate: 48000 });
     await ctx.resume();
     const src = "registerProcessor('e2e-recorder', class extends AudioWorkletProcessor {" +
-      " constructor() { super(); this.buf = new Float32Array(4096); this.n = 0; this.first = -1; }" +
+      " constructor() { super(); this.buf = new Float32Array(512); this.n = 0; this.first = -1; }" +
       " process(inputs) { const ch = inputs[0] && inputs[0][0];" +
       "  if (this.first < 0) this.first = currentFrame;" +
       "  for (let i = 0; i < 128; i++) this.buf[this.n++] = ch ? ch[i] : 0;" +
-      "  if (this.n === this.buf.length) { this.port.postMessage({ frame: this.first, samples: this.buf }); this.buf = new Float32Array(4096); this.n = 0; this.first = -1; }" +
+      "  if (this.n === this.buf.length) { this.port.postMessage({ frame: this.first, samples: this.buf }); this.buf = new Float32Array(512); this.n = 0; this.first = -1; }" +
       "  return true; } });";
     await ctx.audioWorklet.addModule(URL.createObjectURL(new Blob([src], { type: 'application/javascript' })));
     const node = new AudioWorkletNode(ctx, 'e2e-recorder', { numberOfInputs: 1, numberOfOutputs: 1 });
     const mute = ctx.createGain(); mute.gain.value = 0;
     ctx.createMediaStreamSource(stream).connect(node).connect(mute).connect(ctx.destination);
     const capture = { ctx, chunks: [], marks: [], startFrame: -1 };
-    node.port.onmessage = (e) => { if (capture.startFrame < 0) capture.startFrame = e.data.frame; capture.chunks.push(e.data); };
-    capture.onKey = (e) => capture.marks.push({ label: e.key === ' ' ? 'Space' : e.key, type: e.type, frame: Math.round(ctx.currentTime * 48000) });
+    node.port.onmessage = (e) => { if (capture.startFrame < 0) capture.startFrame = e.data.frame; capture.chunks.push({ frame: e.data.frame, samples: e.data.samples, at: performance.now() }); };
+    capture.onKey = (e) => capture.marks.push({ label: e.key === ' ' ? 'Space' : e.key, type: e.type, at: e.timeStamp, frame: Math.round(ctx.currentTime * 48000) });
     window.addEventListener('keydown', capture.onKey, true);
     window.addEventListener('keyup', capture.onKey, true);
     window.__remoteCapture = capture;
   })()`);
 }
 
+/** Resolves when what the remote stream plays is loud (10 ms RMS above `threshold`): mid-word. */
+export async function waitForRemoteAudioLoud(page: Page, threshold = 0.1, timeoutMs = 10_000): Promise<void> {
+  await page.evaluate(`(async () => {
+    const stream = document.querySelector('audio[data-testid="assistant-audio"]').srcObject;
+    const ctx = new AudioContext();
+    await ctx.resume();
+    const analyser = ctx.createAnalyser();
+    analyser.fftSize = 512;
+    ctx.createMediaStreamSource(stream).connect(analyser);
+    const buf = new Float32Array(analyser.fftSize);
+    const started = performance.now();
+    try {
+      await new Promise((resolve, reject) => {
+        const timer = setInterval(() => {
+          analyser.getFloatTimeDomainData(buf);
+          let sum = 0; for (let i = buf.length - 480; i < buf.length; i++) sum += buf[i] * buf[i];
+          if (Math.sqrt(sum / 480) > ${threshold}) { clearInterval(timer); resolve(); }
+          else if (performance.now() - started > ${timeoutMs}) { clearInterval(timer); reject(new Error('the remote audio did not get loud within ${timeoutMs} ms')); }
+        }, 2);
+      });
+    } finally { ctx.close(); }
+  })()`);
+}
+
 export interface CaptureMark {
   label: string;
   type: 'keydown' | 'keyup';
-  /** Position in the 16 kHz capture, samples. */
+  /** The event's timeStamp (page performance.now() clock), ms. */
+  atMs: number;
+  /** Position in the 16 kHz capture, samples, placed by the wall clock (event time vs chunk arrival). */
   sample: number;
+  /** The same placed by AudioContext.currentTime at the event (runs ahead when output buffers are large). */
+  sampleByContextClock: number;
 }
 
 /** Stops recording and returns what played, resampled (by the browser) to 16 kHz mono PCM. */
@@ -197,7 +225,7 @@ export async function stopRemoteAudioCapture(page: Page): Promise<Int16Array> {
     await capture.ctx.close();
     const chunks = capture.chunks;
     const start = capture.startFrame < 0 ? 0 : capture.startFrame;
-    const end = chunks.length ? chunks[chunks.length - 1].frame + 4096 : start;
+    const end = chunks.length ? chunks[chunks.length - 1].frame + 512 : start;
     const length = Math.max(3, end - start);
     const offline = new OfflineAudioContext(1, Math.ceil(length / 3), 16000);
     const buffer = offline.createBuffer(1, length, 48000);
@@ -207,7 +235,15 @@ export async function stopRemoteAudioCapture(page: Page): Promise<Int16Array> {
     const rendered = (await offline.startRendering()).getChannelData(0);
     const pcm = new Int16Array(rendered.length);
     for (let i = 0; i < rendered.length; i++) pcm[i] = Math.max(-32768, Math.min(32767, Math.round(rendered[i] * 32767)));
-    capture.marks = capture.marks.map((m) => ({ label: m.label, type: m.type, sample: Math.round((m.frame - start) / 3) }));
+    // Place each key press by wall clock: the first chunk that reached this thread after the event
+    // holds the audio that entered the graph just before that chunk's arrival.
+    const frameAtWallClock = (t) => {
+      const chunk = chunks.find((c) => c.at >= t);
+      if (!chunk) return end;
+      return Math.max(chunk.frame, chunk.frame + 512 - Math.round((chunk.at - t) * 48));
+    };
+    capture.marks = capture.marks.map((m) => ({ label: m.label, type: m.type, atMs: m.at,
+      sample: Math.round((frameAtWallClock(m.at) - start) / 3), sampleByContextClock: Math.round((m.frame - start) / 3) }));
     const bytes = new Uint8Array(pcm.buffer);
     let text = '';
     for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
@@ -239,6 +275,9 @@ export interface InboundAudioStats {
   totalSamplesReceived: number;
   concealedSamples: number;
   packetsReceived: number;
+  /** Seconds of jitter-buffer delay summed over emitted samples (divide by jitterBufferEmittedCount). */
+  jitterBufferDelay: number;
+  jitterBufferEmittedCount: number;
 }
 
 /** Inbound audio RTP stats of the page's peer connection (`window.__pc`). */
@@ -250,7 +289,8 @@ export async function inboundAudioStats(page: Page): Promise<InboundAudioStats> 
     for (const s of report.values()) {
       if (s.type === 'inbound-rtp' && s.kind === 'audio') return {
         totalAudioEnergy: s.totalAudioEnergy || 0, totalSamplesReceived: s.totalSamplesReceived || 0,
-        concealedSamples: s.concealedSamples || 0, packetsReceived: s.packetsReceived || 0 };
+        concealedSamples: s.concealedSamples || 0, packetsReceived: s.packetsReceived || 0,
+        jitterBufferDelay: s.jitterBufferDelay || 0, jitterBufferEmittedCount: s.jitterBufferEmittedCount || 0 };
     }
     throw new Error('no inbound-rtp audio in window.__pc.getStats()');
   })()`) as Promise<InboundAudioStats>;
