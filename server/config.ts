@@ -27,7 +27,9 @@ export const settingsSchema = z.object({
   TTS_INSTRUCTIONS: optionalText,
   IMAGE_DETAIL: z.enum(['low', 'high', 'auto']).default('auto'),
   /** Per-request timeout for the model API, ms. */
-  MODEL_TIMEOUT_MS: intFrom(30_000, 1000, 600_000),
+  MODEL_TIMEOUT_MS: intFrom(20_000, 100, 600_000),
+  /** Retries before the first byte of a response (never after: no replayed words or audio). */
+  MODEL_MAX_RETRIES: intFrom(1, 0, 5),
   AZURE_OPENAI_ENDPOINT: optionalText,
   AZURE_OPENAI_API_KEY: optionalText,
   OPENAI_API_VERSION: optionalText,

@@ -89,7 +89,7 @@ export class Session {
 
   talkStart(): void {
     if (this.closed || this.state === 'listening') return;
-    if (this.turn) this.cancel(); // barge-in: talking over the assistant stops it
+    this.cancel(); // barge-in: talking over the assistant (or a spoken error) stops it
     this.peer.requestKeyframe();
     clearInterval(this.keyframeTimer);
     this.keyframeTimer = setInterval(() => this.peer.requestKeyframe(), KEYFRAME_INTERVAL_WHILE_LISTENING_MS);
@@ -123,7 +123,7 @@ export class Session {
 
   askText(text: string): void {
     if (this.closed) return;
-    if (this.turn) this.cancel();
+    this.cancel();
     if (this.state === 'listening') this.stopListening();
     void this.runTurn({ kind: 'text', text }, new TurnTimeline());
   }

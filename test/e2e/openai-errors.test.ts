@@ -73,15 +73,15 @@ const CASES: FailureCase[] = [
     inject: ({ fake }) => fake.configure({ models: STT_AND_TTS_MODELS }),
   },
   {
-    name: 'rate limit (429)', endpoint: 'chat', expectedStatus: 429, mentions: /rate|busy|limit/i, maxAttempts: 3,
+    name: 'rate limit (429)', endpoint: 'chat', expectedStatus: 429, mentions: /rate|busy|limit/i, maxAttempts: 2,
     inject: ({ fake }) => fake.setBehaviour('chat', { failure: { kind: 'status', status: 429, retryAfterMs: 50 } }),
   },
   {
-    name: 'server error (500)', endpoint: 'chat', expectedStatus: 500, mentions: /server|went wrong|problem/i, maxAttempts: 3,
+    name: 'server error (500)', endpoint: 'chat', expectedStatus: 500, mentions: /server|went wrong|problem/i, maxAttempts: 2,
     inject: ({ fake }) => fake.setBehaviour('chat', { failure: { kind: 'status', status: 500 } }),
   },
   {
-    name: `timeout (no answer within MODEL_TIMEOUT_MS=${MODEL_TIMEOUT_MS})`, endpoint: 'chat', mentions: /time|did not answer|too long|stalled/i, maxAttempts: 3,
+    name: `timeout (no answer within MODEL_TIMEOUT_MS=${MODEL_TIMEOUT_MS})`, endpoint: 'chat', mentions: /time|did not answer|too long|stalled/i, maxAttempts: 2,
     inject: ({ fake }) => fake.setBehaviour('chat', { failure: { kind: 'hang' } }),
   },
   {

@@ -23,6 +23,7 @@ export type OpenAIEngineSettings = Pick<
   Settings,
   | 'OPENAI_API_KEY'
   | 'OPENAI_BASE_URL'
+  | 'MODEL_MAX_RETRIES'
   | 'STT_MODEL'
   | 'CHAT_MODEL'
   | 'TTS_MODEL'
@@ -39,14 +40,14 @@ export type OpenAIEngineSettings = Pick<
 /** Used when AZURE_OPENAI_ENDPOINT is set and OPENAI_API_VERSION is not. */
 export const DEFAULT_AZURE_API_VERSION = '2025-04-01-preview';
 
-/**
- * The package retries (with backoff, honouring `retry-after`) only while it has no usable
- * response yet: connection errors, timeouts before the headers, and 408/409/429/5xx statuses.
- * Once it hands us a response, it never re-sends, and neither do we: a chat or speech stream that
- * breaks mid-way fails as `stream_cut` instead of replaying words or audio the user already got.
- * So two retries are safe for all three calls.
+/*
+ * Retries (MODEL_MAX_RETRIES): the package retries (with backoff, honouring `retry-after`) only
+ * while it has no usable response yet: connection errors, timeouts before the headers, and
+ * 408/409/429/5xx statuses. Once it hands us a response, it never re-sends, and neither do we: a
+ * chat or speech stream that breaks mid-way fails as `stream_cut` instead of replaying words or
+ * audio the user already got. So retrying is safe for all three calls; the default is one retry,
+ * because a person is waiting (a hung API costs (retries + 1) × MODEL_TIMEOUT_MS).
  */
-const MAX_RETRIES_BEFORE_FIRST_BYTE = 2;
 
 /**
  * The caller's signal joined with our own: ours fires when a started stream goes silent for longer
@@ -89,7 +90,7 @@ export class OpenAIEngine implements AssistantEngine {
   private readonly keySetting: string;
 
   constructor(private readonly settings: OpenAIEngineSettings) {
-    const common = { timeout: settings.MODEL_TIMEOUT_MS, maxRetries: MAX_RETRIES_BEFORE_FIRST_BYTE };
+    const common = { timeout: settings.MODEL_TIMEOUT_MS, maxRetries: settings.MODEL_MAX_RETRIES };
     if (settings.AZURE_OPENAI_ENDPOINT) {
       this.keySetting = 'AZURE_OPENAI_API_KEY';
       this.client = new AzureOpenAI({
