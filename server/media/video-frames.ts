@@ -1,4 +1,4 @@
-import { RtpPacket } from 'werift';
+import { RtpHeader, RtpPacket } from 'werift';
 import { DepacketizeCallback, type DepacketizerCodec } from 'werift/nonstandard';
 import { RtpReorderBuffer } from './rtp-reorder-buffer.js';
 
@@ -41,6 +41,8 @@ export class VideoFrameBuffer {
   #lastKeyframeRequestAt = -Infinity;
   /** A packet after the newest kept frame was lost; later delta frames are not decodable. */
   #chainBroken = false;
+  /** Sequence numbers of media packets as the depacketizer sees them (padding left out). */
+  #mediaSequence = 0;
 
   constructor(options: VideoFrameBufferOptions) {
     this.codec = options.codec;
@@ -64,9 +66,7 @@ export class VideoFrameBuffer {
   }
 
   pushRtp(rtp: RtpPacket): void {
-    // The depacketizer empties the payloads of packets it has used (RtpPacket.clear()); give it
-    // its own packet object so other readers of the same RTP keep theirs.
-    this.#reorderBuffer.push(new RtpPacket(rtp.header, rtp.payload));
+    this.#reorderBuffer.push(rtp);
   }
 
   /** Forget every frame and wait for the next keyframe (source switch, sender restart). */
@@ -79,23 +79,51 @@ export class VideoFrameBuffer {
   }
 
   #buildPipeline(): void {
-    this.#depacketizer = new DepacketizeCallback(DEPACKETIZER_CODEC[this.codec], {
-      isFinalPacketInSequence: (header) => header.marker,
-    });
+    this.#buildDepacketizer();
     this.#reorderBuffer = new RtpReorderBuffer({
       clockRate: VIDEO_CLOCK_RATE,
       latencyMs: REORDER_LATENCY_MS,
-      onPacket: (rtp) => this.#depacketizer.input({ rtp }),
+      onPacket: (rtp) => this.#depacketize(rtp),
       // A lost packet breaks its frame and every later frame that refers to it: keep the chain
-      // as it was (its newest frame still decodes cleanly) until the next keyframe.
+      // as it was (its newest frame still decodes cleanly) until the next keyframe, and start
+      // the depacketizer afresh so the broken frame's remains are never assembled.
       onLoss: () => {
         this.#chainBroken = true;
+        this.#depacketizer.destroy();
+        this.#buildDepacketizer();
         this.#requestKeyframe();
       },
+    });
+  }
+
+  #buildDepacketizer(): void {
+    this.#depacketizer = new DepacketizeCallback(DEPACKETIZER_CODEC[this.codec], {
+      isFinalPacketInSequence: (header) => header.marker,
     });
     this.#depacketizer.pipe((output) => {
       if (output.frame) this.#addFrame(output.frame.data, output.frame.isKeyframe, rtpTimestampOf(output.frame));
     });
+  }
+
+  /**
+   * Chrome sends padding-only packets (bandwidth probing; werift strips the padding, leaving an
+   * empty payload) between frames. werift's depacketizer mistakes one for a frame start and drops
+   * the next real frame, which silently breaks the chain. So padding is consumed here: the
+   * reorder buffer has already used its sequence number, and the depacketizer gets the media
+   * packets renumbered without the holes the padding would leave. (It also empties the packets
+   * it has used, RtpPacket.clear(), so it gets its own packet objects.)
+   */
+  #depacketize(rtp: RtpPacket): void {
+    if (rtp.payload.length === 0) return;
+    const header = new RtpHeader({
+      payloadType: rtp.header.payloadType,
+      ssrc: rtp.header.ssrc,
+      timestamp: rtp.header.timestamp,
+      marker: rtp.header.marker,
+      sequenceNumber: this.#mediaSequence,
+    });
+    this.#mediaSequence = (this.#mediaSequence + 1) & 0xffff;
+    this.#depacketizer.input({ rtp: new RtpPacket(header, rtp.payload) });
   }
 
   #addFrame(data: Buffer, reportedKeyframe: boolean, rtpTimestamp: number): void {

@@ -197,6 +197,23 @@ describe('VideoFrameBuffer (VP8)', () => {
     expect(buffer.framesSinceKeyframe().length).toBe(5);
   });
 
+  it("passes over Chrome's padding-only packets (bandwidth probes) without losing the frame after them", async () => {
+    const buffer = new VideoFrameBuffer({ codec: 'VP8' });
+    const padded: RtpPacket[] = [];
+    let sequence = 5000;
+    for (const packet of packetizeVp8(frames)) {
+      padded.push(rtpPacket(sequence++, packet.header.timestamp, packet.header.marker, packet.payload));
+      // After every third frame: padding with the frame's timestamp; werift hands them over with empty payloads.
+      if (packet.header.marker && (packet.header.timestamp / TICKS_PER_FRAME) % 3 === 0) {
+        for (let k = 0; k < 4; k++) padded.push(rtpPacket(sequence++, packet.header.timestamp, false, Buffer.alloc(0)));
+      }
+    }
+    for (const packet of padded) buffer.pushRtp(packet);
+    expect(buffer.framesSinceKeyframe().map((frame) => frame.data.length)).toEqual(frames.map((frame) => frame.length));
+    const still = await snapshotJpeg(buffer.framesSinceKeyframe(), 'VP8', { maxSide: 1024, quality: 80 });
+    expect(still.width).toBeGreaterThan(0);
+  });
+
   it('a lost packet mid-chain still snapshots the last clean picture, not a smeared one', async () => {
     // Red for 1 s, then blue, with one keyframe at the start: the blue frames are deltas.
     const redThenBlue = encode('VP8', 'color=c=red:s=320x240:r=25:d=1[a];color=c=blue:s=320x240:r=25:d=1[b];[a][b]concat=n=2:v=1', 2);
