@@ -12,7 +12,7 @@ import { runLatency, type LatencyResult } from './bench/latency.js';
 import { MediaPump, prepareMedia } from './bench/media-pump.js';
 import { parseBenchOptions } from './bench/options.js';
 import { machineBusy, sampleMachine, sampleProcess } from './bench/proc-stats.js';
-import { REPO_ROOT, startBenchFake, startServer, type ServerProcess } from './bench/processes.js';
+import { prewarmSpeech, REPO_ROOT, startBenchFake, startServer, type ServerProcess } from './bench/processes.js';
 import { formatOverheads, formatSteps, formatTargets, TARGETS, targetChecks } from './bench/report.js';
 import type { FakeOpenAI } from '../test/fake-openai/server.js';
 
@@ -85,7 +85,8 @@ async function main(): Promise<void> {
 
   try {
     fake = await startBenchFake(options, QUESTION, LATENCY_REPLY);
-    server = await startServer(fake.baseURL);
+    await prewarmSpeech([LATENCY_REPLY, CAPACITY_REPLY]);
+    server = await startServer(fake.baseURL, options.cpuProfDir);
     log(`server pid ${server.pid} on ${server.baseUrl}`);
 
     if (!options.skipLatency) {

@@ -69,9 +69,12 @@ export class Turn {
         return 'no_speech';
       }
       ctx.onThinking();
-      frame = this.snapshot();
+      // The transcript is on the critical path, the frame is not: send the STT request first,
+      // and start the snapshot (an ffmpeg spawn) once the request is on its way.
       timeline.mark('sttSent');
-      question = (await ctx.engine.transcribe(input.segment, signal)).trim();
+      const transcript = ctx.engine.transcribe(input.segment, signal);
+      frame = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.snapshot());
+      question = (await transcript).trim();
       timeline.mark('transcript');
       if (!question) {
         ctx.emit('notice', { message: DIDNT_CATCH });

@@ -182,11 +182,11 @@ export async function runCapacity(options: {
       for (const s of sessions) s.resetWindow();
       pump.takeStats();
       const [metricsBefore, procBefore, machineBefore, benchBefore] = [
-        await server.metricsText(), sampleProcess(server.pid), sampleMachine(), process.cpuUsage(),
+        await server.metricsText(), sampleProcess(server.pid), sampleMachine(), sampleProcess(process.pid),
       ];
       await sleep(options.holdSeconds * 1000);
       const [metricsAfter, procAfter, machineAfter, benchAfter] = [
-        await server.metricsText(), sampleProcess(server.pid), sampleMachine(), process.cpuUsage(benchBefore),
+        await server.metricsText(), sampleProcess(server.pid), sampleMachine(), sampleProcess(process.pid),
       ];
       const pumpStats = pump.takeStats();
 
@@ -224,7 +224,8 @@ export async function runCapacity(options: {
           interArrivalJitterMs: roundedSummary(jitter),
         },
         machineBusy: round(machineBusy(machineBefore, machineAfter), 3),
-        benchCores: round((benchAfter.user + benchAfter.system) / 1000 / wallMs, 3),
+        // The bench process and its children (the fake's flite/ffmpeg, if any ran).
+        benchCores: round(coresUsed(benchAfter.processSeconds + benchAfter.childrenSeconds - benchBefore.processSeconds - benchBefore.childrenSeconds, procBefore.at, procAfter.at), 3),
         benchPumpLateP99Ms: round(summarise(pumpStats.lateMs).p99),
         otherCores: 0,
         failures: [],

@@ -20,6 +20,8 @@ export interface BenchOptions {
   maxMinutes: number;
   /** How long to wait at the start for other processes to leave the machine quiet. */
   quietWaitSeconds: number;
+  /** When set, the server runs with `node --cpu-prof` and writes its profile into this folder. */
+  cpuProfDir?: string;
 }
 
 const HELP = `npm run bench -- [flags]
@@ -32,7 +34,8 @@ const HELP = `npm run bench -- [flags]
   --quick                small smoke run
   --no-latency / --no-capacity      skip a phase
   --max-minutes M        stop the whole run after M minutes (default 8)
-  --quiet-wait S         wait up to S seconds for other processes to go quiet first (default 30; --quick: 0)`;
+  --quiet-wait S         wait up to S seconds for other processes to go quiet first (default 30; --quick: 0)
+  --cpu-prof DIR         run the server under node --cpu-prof (profile written to DIR at exit)`;
 
 function positiveInt(text: string | undefined, fallback: number, name: string): number {
   if (text === undefined) return fallback;
@@ -58,6 +61,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       'no-capacity': { type: 'boolean', default: false },
       'max-minutes': { type: 'string' },
       'quiet-wait': { type: 'string' },
+      'cpu-prof': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -88,6 +92,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     skipLatency: values['no-latency'],
     skipCapacity: values['no-capacity'],
     maxMinutes: Math.max(1, Math.min(60, positiveInt(values['max-minutes'], 8, 'max-minutes'))),
+    cpuProfDir: values['cpu-prof'],
     quietWaitSeconds: Math.min(600, positiveInt(values['quiet-wait'], quick ? 0 : 30, 'quiet-wait')),
   };
 }

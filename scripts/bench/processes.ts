@@ -9,6 +9,8 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SentenceSplitter } from '../../server/assistant/sentence-splitter.js';
+import { synthesizeOggOpus } from '../../test/fake-openai/media.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../../test/fake-openai/server.js';
 import type { BenchOptions } from './options.js';
 import { sleep } from './stats.js';
@@ -28,6 +30,24 @@ export async function startBenchFake(options: BenchOptions, transcript: string, 
       speech: { firstByteDelayMs: options.ttsDelayMs },
     },
   });
+}
+
+/**
+ * Synthesises every sentence the server will ask the fake to speak, once, before measuring: the
+ * fake caches speech by text, but concurrent first requests for one sentence would each run
+ * flite + ffmpeg in this process and steal CPU from the server during a capacity step. The
+ * sentences come from the server's own splitter so the cached texts match exactly.
+ */
+export async function prewarmSpeech(replies: readonly string[]): Promise<number> {
+  let sentences = 0;
+  for (const reply of replies) {
+    const splitter = new SentenceSplitter();
+    for (const sentence of [...splitter.push(reply), ...splitter.flush()]) {
+      await synthesizeOggOpus(sentence);
+      sentences++;
+    }
+  }
+  return sentences;
 }
 
 export interface ServerProcess {
@@ -66,10 +86,11 @@ export function httpsGet(url: string, timeoutMs = 5000): Promise<{ status: numbe
   });
 }
 
-export async function startServer(fakeBaseURL: string): Promise<ServerProcess> {
+export async function startServer(fakeBaseURL: string, cpuProfDir?: string): Promise<ServerProcess> {
   const port = await freePort();
   const certsDir = await mkdtemp(path.join(os.tmpdir(), 'bench-certs-'));
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+  const profiling = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(cpuProfDir)}`] : [];
+  const child: ChildProcess = spawn(process.execPath, [...profiling, '--import', 'tsx', 'server/main.ts'], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {

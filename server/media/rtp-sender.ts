@@ -64,6 +64,8 @@ export class PacedOpusSender {
   /** End of the audio sent so far, in samples on the media timeline (timestamp − base). */
   private sentUntilSamples = 0;
   private lastSentWasSpeech = false;
+  /** The clock slot of the latest tick, while running. */
+  private lastTickIndex: number | undefined;
   private drainWaiters: Array<() => void> = [];
   private readonly counters: PacedOpusSenderStats = { packetsSent: 0, silencePackets: 0, latePackets: 0, skippedTicks: 0 };
 
@@ -77,6 +79,7 @@ export class PacedOpusSender {
   start(): void {
     if (this.unsubscribe) return;
     this.originTickIndex = undefined; // a restart continues the timeline where it stopped
+    this.lastTickIndex = undefined;
     this.unsubscribe = this.clock.subscribe(this.onTick);
   }
 
@@ -89,12 +92,22 @@ export class PacedOpusSender {
     this.resolveDrainWaiters();
   }
 
-  /** Queues one Opus packet; throws if it is not a valid Opus packet. */
+  /**
+   * Queues one Opus packet; throws if it is not a valid Opus packet. The first packet of a
+   * talk-spurt goes out at once rather than at the next tick: it takes the next slot's timestamp
+   * (up to 20 ms early, which the receiver's jitter buffer absorbs), and that tick then sends
+   * nothing, so the grid stays intact and reply audio starts up to a frame sooner.
+   */
   enqueue(opusPacket: Buffer): void {
     const samples = opusPacketSamples48k(opusPacket);
+    const startsSpurt = this.queueLength === 0 && !this.lastSentWasSpeech;
     this.queuedPackets.push(opusPacket);
     this.queuedSamples.push(samples);
     this.queuedSamplesTotal += samples;
+    if (startsSpurt && this.running && this.lastTickIndex !== undefined) {
+      const nextSlotStart = this.originSamples + (this.lastTickIndex + 1 - this.originTickIndex!) * 960;
+      if (this.sentUntilSamples === nextSlotStart) this.sendNext(this.lastTickIndex + 1, 0);
+    }
   }
 
   /** Drops every queued packet (cancel); the next packet due goes out as silence. Returns how many were dropped. */
@@ -125,6 +138,7 @@ export class PacedOpusSender {
   }
 
   private readonly onTick = (tickIndex: number, _scheduledAtMs: number, lateByMs: number, skippedTicks: number): void => {
+    this.lastTickIndex = tickIndex;
     if (this.originTickIndex === undefined) {
       this.originTickIndex = tickIndex;
       this.originSamples = this.sentUntilSamples;
