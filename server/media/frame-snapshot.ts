@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
 import sharp from 'sharp';
 import { ffmpegPath } from './ffmpeg.js';
+import { runProcess } from './process-runner.js';
 import type { EncodedFrame, VideoCodec } from './video-frames.js';
 
 export interface SnapshotOptions {
@@ -111,22 +111,9 @@ function decodeToPpm(
     ...(frameIndex === undefined ? [] : ['-vf', `select=eq(n\\,${frameIndex})`, '-frames:v', '1']),
     '-an', '-f', 'image2pipe', '-c:v', 'ppm', 'pipe:1',
   ];
-  return new Promise((resolve, reject) => {
-    const ffmpeg = spawn(ffmpegPath(), args, { stdio: ['pipe', 'pipe', 'pipe'], signal, killSignal: 'SIGKILL' });
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    ffmpeg.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-    ffmpeg.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-    ffmpeg.stdin.on('error', () => {}); // EPIPE when ffmpeg stops reading early; the exit code tells
-    ffmpeg.on('error', reject);
-    ffmpeg.on('close', (code) => {
-      if (signal?.aborted) return reject(signal.reason);
-      if (code !== 0) {
-        return reject(new Error(`ffmpeg failed to decode ${codec} (exit ${code}): ${Buffer.concat(stderr).toString().trim()}`));
-      }
-      resolve(lastPpm(Buffer.concat(stdout)));
-    });
-    ffmpeg.stdin.end(input);
+  return runProcess(ffmpegPath(), args, input, signal).then(({ code, stdout, stderr }) => {
+    if (code !== 0) throw new Error(`ffmpeg failed to decode ${codec} (exit ${code}): ${stderr.toString().trim()}`);
+    return lastPpm(stdout);
   });
 }
 
