@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: drives the real server (a child process) through real WebRTC from werift client
- * peers, against the fake OpenAI API with fixed model delays, and reports speed and capacity
- * beside their targets. Everything runs on loopback and stops by itself (--max-minutes).
+ * peers, against the fake OpenAI API with fixed model delays (or, with `--engine offline`, the
+ * server's own pocketsphinx/flite engine), and reports speed and capacity beside their targets.
+ * Everything runs on loopback and stops by itself (--max-minutes).
  * Flags: see `npm run bench -- --help` (scripts/bench/options.ts).
  */
 import { writeFile } from 'node:fs/promises';
@@ -17,6 +18,8 @@ import { formatOverheads, formatSteps, formatTargets, TARGETS, targetChecks } fr
 import type { FakeOpenAI } from '../test/fake-openai/server.js';
 
 const QUESTION = 'what colour is this';
+/** Spoken to the offline engine: flite's voice that pocketsphinx recognises well (see DESIGN.md). */
+const OFFLINE_QUESTION = 'please tell me what colour you can see';
 const LATENCY_REPLY = 'It looks blue to me.';
 /** Long enough (~25 s of speech) that capacity sessions play a reply nearly all the time. */
 const CAPACITY_REPLY = [
@@ -55,10 +58,15 @@ async function main(): Promise<void> {
   deadlineTimer.unref();
 
   log(`bench: ${os.cpus().length} CPU(s) ${os.cpus()[0]?.model ?? ''}, node ${process.version}`);
-  log(`model delays (fake OpenAI): STT ${options.sttDelayMs} ms, chat first token ${options.chatDelayMs} ms` +
-    ` (+${options.chatTokenGapMs} ms/word), TTS first byte ${options.ttsDelayMs} ms`);
-  log('preparing media (flite question → Opus, 640x480 VP8 clip)…');
-  const media = await prepareMedia(QUESTION);
+  const offline = options.engine === 'offline';
+  const question = offline ? OFFLINE_QUESTION : QUESTION;
+  if (offline) log('engine: offline (the server runs pocketsphinx for STT and flite + ffmpeg for TTS; model time 0)');
+  else {
+    log(`model delays (fake OpenAI): STT ${options.sttDelayMs} ms, chat first token ${options.chatDelayMs} ms` +
+      ` (+${options.chatTokenGapMs} ms/word), TTS first byte ${options.ttsDelayMs} ms`);
+  }
+  log(`preparing media (flite "${question}" → Opus, 640x480 VP8 clip)…`);
+  const media = await prepareMedia(question);
   // Other people's processes on this machine skew every figure: wait a while for a quiet spell.
   const otherLoadCores = await waitForQuietMachine(options.quietWaitSeconds);
   log(`machine load from other processes before the run: ${otherLoadCores} cores${otherLoadCores > QUIET_CORES ? '  (! figures will be skewed)' : ''}`);
@@ -84,23 +92,25 @@ async function main(): Promise<void> {
   process.once('SIGTERM', onSignal);
 
   try {
-    fake = await startBenchFake(options, QUESTION, LATENCY_REPLY);
-    await prewarmSpeech([LATENCY_REPLY, CAPACITY_REPLY]);
-    server = await startServer(fake.baseURL, options.cpuProfDir);
+    if (!offline) {
+      fake = await startBenchFake(options, QUESTION, LATENCY_REPLY);
+      await prewarmSpeech([LATENCY_REPLY, CAPACITY_REPLY]);
+    }
+    server = await startServer(fake ? { kind: 'openai', fakeBaseURL: fake.baseURL } : { kind: 'offline' }, options.cpuProfDir);
     log(`server pid ${server.pid} on ${server.baseUrl}`);
 
     if (!options.skipLatency) {
       log(`latency: ${options.turns} spoken turns over WebRTC…`);
       const [before, serverBefore] = [sampleMachine(), sampleProcess(server.pid)];
-      latency = await runLatency({ baseUrl: server.baseUrl, fake, media, pump, turns: options.turns, reply: LATENCY_REPLY, deadline: deadline.signal, log });
+      latency = await runLatency({ baseUrl: server.baseUrl, fake, media, pump, turns: options.turns, question, reply: LATENCY_REPLY, deadline: deadline.signal, log });
       latencyMachineCores = Math.round(machineBusy(before, sampleMachine()) * os.cpus().length * 100) / 100;
       const serverAfter = sampleProcess(server.pid);
       latencyRunQueueShare = Math.round(((serverAfter.mainThreadRunQueueSeconds - serverBefore.mainThreadRunQueueSeconds) * 1000 * 1000) / (serverAfter.at - serverBefore.at)) / 1000;
     }
     if (!options.skipCapacity && !deadline.signal.aborted) {
-      fake.configure({ reply: () => CAPACITY_REPLY });
+      fake?.configure({ reply: () => CAPACITY_REPLY });
       log(`capacity: steps ${options.steps.join(', ')} sessions, ${options.holdSeconds} s each…`);
-      capacity = await runCapacity({ server, media, pump, steps: options.steps, holdSeconds: options.holdSeconds, question: QUESTION, deadline: deadline.signal, log });
+      capacity = await runCapacity({ server, media, pump, steps: options.steps, holdSeconds: options.holdSeconds, question, deadline: deadline.signal, log });
     }
   } catch (err) {
     failure = err instanceof Error ? err.stack ?? err.message : String(err);

@@ -2,8 +2,12 @@ import { config as loadDotenv } from 'dotenv';
 import { z } from 'zod';
 
 /** Every setting the server reads, from the environment (and `.env`), validated once at start. */
+/** A whole number setting; blank counts as unset (z.coerce alone would read '' as 0). */
 const intFrom = (def: number, min: number, max: number) =>
-  z.coerce.number().int().min(min).max(max).default(def);
+  z.preprocess(
+    (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),
+    z.coerce.number().int().min(min).max(max).default(def),
+  );
 const optionalText = z
   .string()
   .optional()
@@ -17,7 +21,10 @@ export const settingsSchema = z.object({
   CERTS_DIR: z.string().default('certs'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
-  ASSISTANT_ENGINE: z.enum(['openai', 'offline']).optional().or(z.literal('').transform(() => undefined)),
+  ASSISTANT_ENGINE: z
+    .enum(['openai', 'offline'], { message: 'must be "openai" or "offline"' })
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
   OPENAI_API_KEY: optionalText,
   OPENAI_BASE_URL: optionalText.pipe(z.string().url().optional()),
   STT_MODEL: z.string().min(1).default('gpt-4o-mini-transcribe'),

@@ -90,11 +90,11 @@ export function attachSignaling(io: SocketServer, deps: SignalingDeps): { sessio
         reply({ error: 'The offer is malformed (expected { type: "offer", sdp }).' });
         return;
       }
-      if (session) {
-        sessions.delete(socket.id);
-        await session.close();
-        deps.metrics.activeSessions.dec();
-      }
+      // A new offer replaces the call: the old one is closed first (a refresh of the peer).
+      const previous = session;
+      if (previous) forget(previous);
+      await previous?.close();
+      if (socket.disconnected) return;
       const fresh = newSession();
       session = fresh;
       sessions.set(socket.id, fresh);
@@ -106,8 +106,20 @@ export function attachSignaling(io: SocketServer, deps: SignalingDeps): { sessio
         const message = err instanceof OfferError ? err.message : 'The server could not answer the offer.';
         log.warn({ err }, 'offer failed');
         reply({ error: message });
+        // A failed offer leaves no half-made call behind.
+        if (session === fresh) forget(fresh);
+        await fresh.close();
       }
     });
+
+    /** Drops a session from this socket and the server's count (once). */
+    const forget = (leaving: Session) => {
+      if (session === leaving) session = undefined;
+      if (sessions.get(socket.id) === leaving) {
+        sessions.delete(socket.id);
+        deps.metrics.activeSessions.dec();
+      }
+    };
 
     const needSession = (event: string): Session | undefined => {
       if (!session) fail(`"${event}" needs a call first (send rtc:offer).`);
@@ -126,11 +138,9 @@ export function attachSignaling(io: SocketServer, deps: SignalingDeps): { sessio
     });
 
     socket.on('disconnect', async () => {
-      if (!session) return;
       const leaving = session;
-      session = undefined;
-      sessions.delete(socket.id);
-      deps.metrics.activeSessions.dec();
+      if (!leaving) return;
+      forget(leaving);
       await leaving.close();
       log.info('session closed');
     });

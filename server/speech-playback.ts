@@ -136,6 +136,7 @@ export class SpeechPlayback {
         if (job.done) break;
         await new Promise<void>((resolve) => (job.wake = resolve));
       }
+      if (signal.aborted) return; // cut short: neither heard in full nor followed by another
       job.packets.length = 0; // played: free the memory
       if (job.error !== undefined && !signal.aborted) throw job.error;
       this.playedUpTo.push(this.packetsQueued);

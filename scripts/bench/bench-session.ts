@@ -31,6 +31,8 @@ export function isSilence(rtp: RtpPacket): boolean {
 export class BenchSession {
   readonly mic: MicFeed;
   private readonly ends: TurnEnd[] = [];
+  /** What the server heard (turn:user), in arrival order; cleared by clearTurnEnds. */
+  readonly userTexts: { turnId: string; text: string }[] = [];
   private wakeWaiter?: () => void;
   private stopPump?: () => void;
   /** Every reply RTP packet (speech and silence), with its arrival time on performance.now(). */
@@ -50,6 +52,7 @@ export class BenchSession {
     socket.on('turn:done', (p) =>
       push({ kind: 'done', at: performance.now(), turnId: p.turnId, text: p.text, cancelled: p.cancelled === true, latencyMs: p.latencyMs, timeline: p.timeline ?? [] }),
     );
+    socket.on('turn:user', (p) => this.userTexts.push({ turnId: p.turnId, text: p.text }));
     socket.on('notice', (p) => push({ kind: 'notice', at: performance.now(), message: p.message }));
     socket.on('session:error', (p) => push({ kind: 'error', at: performance.now(), message: `${p.kind}: ${p.message}` }));
     socket.on('disconnect', (reason) => {
@@ -107,6 +110,7 @@ export class BenchSession {
   /** Forgets turn ends that arrived before now. */
   clearTurnEnds(): void {
     this.ends.length = 0;
+    this.userTexts.length = 0;
   }
 
   talkStart(): void {
@@ -115,6 +119,11 @@ export class BenchSession {
 
   talkStop(): void {
     this.socket.emit('talk:stop');
+  }
+
+  /** Stops the reply that is playing (the page's Escape). */
+  cancel(): void {
+    this.socket.emit('cancel');
   }
 
   ask(text: string): void {

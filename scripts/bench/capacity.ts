@@ -8,7 +8,7 @@ import type { RtpPacket } from 'werift';
 import { BenchSession, isSilence } from './bench-session.js';
 import type { BenchMedia, MediaPump } from './media-pump.js';
 import { metricValue, type ServerProcess } from './processes.js';
-import { coresUsed, machineBusy, sampleMachine, sampleProcess } from './proc-stats.js';
+import { busiestProcesses, coresUsed, kernelAndSteal, machineBusy, sampleMachine, sampleProcess, sampleProcessTable } from './proc-stats.js';
 import { round, roundedSummary, sleep, summarise, type Summary } from './stats.js';
 
 /** Stop thresholds: p99 lateness > 5 ms means more than 1 % of packets over 5 ms late. */
@@ -47,7 +47,14 @@ export interface CapacityStep {
   benchCores: number;
   /** Cores used by everything else on the machine during the hold (other people's work). */
   otherCores: number;
+  /** The busiest processes other than the server and the bench during the hold (its children included). */
+  busiestOthers: { pid: number; comm: string; ppid: number; cores: number }[];
+  /** Of the machine's busy time: interrupts (irq + softirq) and steal by the hypervisor, in cores. */
+  irqCores: number;
+  stealCores: number;
   benchPumpLateP99Ms: number;
+  /** The hold on the monotonic clock in µs (the clock of a V8 .cpuprofile), to cut a profile to it. */
+  holdMonotonicUs: [number, number];
   failures: string[];
   /** Conditions that make the step's figures doubtful without stopping the ramp. */
   warnings: string[];
@@ -184,7 +191,11 @@ export async function runCapacity(options: {
       const [metricsBefore, procBefore, machineBefore, benchBefore] = [
         await server.metricsText(), sampleProcess(server.pid), sampleMachine(), sampleProcess(process.pid),
       ];
+      const tableBefore = sampleProcessTable();
+      const holdStartUs = Number(process.hrtime.bigint() / 1000n);
       await sleep(options.holdSeconds * 1000);
+      const holdEndUs = Number(process.hrtime.bigint() / 1000n);
+      const tableAfter = sampleProcessTable();
       const [metricsAfter, procAfter, machineAfter, benchAfter] = [
         await server.metricsText(), sampleProcess(server.pid), sampleMachine(), sampleProcess(process.pid),
       ];
@@ -227,7 +238,10 @@ export async function runCapacity(options: {
         // The bench process and its children (the fake's flite/ffmpeg, if any ran).
         benchCores: round(coresUsed(benchAfter.processSeconds + benchAfter.childrenSeconds - benchBefore.processSeconds - benchBefore.childrenSeconds, procBefore.at, procAfter.at), 3),
         benchPumpLateP99Ms: round(summarise(pumpStats.lateMs).p99),
+        holdMonotonicUs: [holdStartUs, holdEndUs],
         otherCores: 0,
+        busiestOthers: busiestProcesses(tableBefore, tableAfter, new Set([server.pid, process.pid])),
+        ...kernelAndSteal(machineBefore, machineAfter, os.cpus().length),
         failures: [],
         warnings: [],
       };
@@ -250,6 +264,9 @@ export async function runCapacity(options: {
           `machine ${(step.machineBusy * 100).toFixed(0)} % (bench ${(step.benchCores * 100).toFixed(0)} %, others ${(step.otherCores * 100).toFixed(0)} %), RSS ${step.server.rssMb} MB` +
           (f.length ? `  ✗ ${f.join('; ')}` : '  ✓') + (step.warnings.length ? `  ! ${step.warnings.join('; ')}` : ''),
       );
+      if (step.otherCores >= 0.2) {
+        options.log(`      others: irq ${step.irqCores}, steal ${step.stealCores} cores; busiest other processes: ${step.busiestOthers.map((p) => `${p.comm} (pid ${p.pid}, parent ${p.ppid}) ${p.cores}`).join(', ') || 'none seen'}`);
+      }
       if (f.length > 0) {
         stopReason = `at ${target} sessions: ${f.join('; ')}`;
         break;

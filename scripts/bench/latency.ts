@@ -4,12 +4,17 @@
  * model time on the critical path as the fake OpenAI server saw it (STT whole answer + chat until
  * the first sentence is complete + TTS first byte). Durations are taken within one clock each:
  * the bench's (client + in-process fake) or the server's (its turn timeline), never across.
+ *
+ * With the offline engine there is no remote model: model time is 0 and everything from release
+ * to the first reply packet is the server's, including its local pocketsphinx and flite + ffmpeg
+ * processes. Its long spoken reply is cancelled once the first packet arrives, to keep turns short.
  */
 import type { FakeOpenAI, RecordedRequest } from '../../test/fake-openai/server.js';
 import type { TimelineEntry } from '../../server/protocol.js';
 import { BenchSession, isSilence } from './bench-session.js';
 import type { BenchMedia, MediaPump } from './media-pump.js';
 import { roundedSummary, sleep, waitUntil, type Summary } from './stats.js';
+import { wordMatch, type WordMatch } from './word-match.js';
 
 export interface ModelTime {
   sttMs: number;
@@ -30,20 +35,30 @@ export interface LatencyTurn {
   serverAddedClientMs?: number;
   serverAddedServerMs?: number;
   jpegMs?: number;
+  /** Server clock: STT sent → transcript (pocketsphinx run, or the fake's STT call). */
+  transcriptMs?: number;
   oggToRtpMs?: number;
+  /** Offline engine: what pocketsphinx heard (turn:user) and how well it matches the question. */
+  heard?: string;
+  wordMatch?: WordMatch;
   /** Server-side overheads around each model call (server-clock span − fake-clock span). */
   overheads?: Record<string, number>;
   timeline?: TimelineEntry[];
 }
 
 export interface LatencyResult {
+  engine: 'openai' | 'offline';
+  question: string;
   turns: LatencyTurn[];
   failedTurns: number;
   serverAddedClient: Summary;
   serverAddedServer: Summary;
   clientReleaseToSpeech: Summary;
   jpeg: Summary;
+  transcript: Summary;
   oggToRtp: Summary;
+  /** Offline engine: question words found in the transcripts, over all turns. */
+  words?: { matched: number; total: number; wordErrorRate: number; exactTurns: number; transcripts: Record<string, number> };
   model: Summary;
   overheads: Record<string, Summary>;
   stages: Record<string, Summary>;
@@ -72,17 +87,22 @@ function markAt(timeline: readonly TimelineEntry[], mark: string): number | unde
   return timeline.find((entry) => entry.mark === mark)?.atMs;
 }
 
+const NO_MODEL: ModelTime = { sttMs: 0, chatMs: 0, ttsFirstByteMs: 0, totalMs: 0 };
+
 export async function runLatency(options: {
   baseUrl: string;
-  fake: FakeOpenAI;
+  /** The fake OpenAI API the server talks to; undefined with the offline engine. */
+  fake: FakeOpenAI | undefined;
   media: BenchMedia;
   pump: MediaPump;
   turns: number;
+  question: string;
   reply: string;
   deadline: AbortSignal;
   log: (line: string) => void;
 }): Promise<LatencyResult> {
   const { fake, media, pump } = options;
+  const engine = fake ? 'openai' : 'offline';
   const sentenceChunk = firstSentenceChunkIndex(options.reply);
   const session = await BenchSession.open(options.baseUrl, pump, media.silencePacket);
   const results: LatencyTurn[] = [];
@@ -92,8 +112,9 @@ export async function runLatency(options: {
     for (let index = 0; index < options.turns && !options.deadline.aborted; index++) {
       const turn = await oneTurn(session, index);
       results.push(turn);
-      if ((index + 1) % 10 === 0 || turn.error) {
-        options.log(`  turn ${index + 1}/${options.turns}${turn.error ? ` failed: ${turn.error}` : `: server-added ${turn.serverAddedClientMs?.toFixed(1)} ms`}`);
+      if ((index + 1) % 10 === 0 || turn.error || (!fake && (index + 1) % 5 === 0)) {
+        const heard = turn.heard === undefined ? '' : `, heard "${turn.heard}"`;
+        options.log(`  turn ${index + 1}/${options.turns}${turn.error ? ` failed: ${turn.error}` : `: server-added ${turn.serverAddedClientMs?.toFixed(1)} ms${heard}`}`);
       }
       await sleep(250);
     }
@@ -103,11 +124,14 @@ export async function runLatency(options: {
 
   async function oneTurn(s: BenchSession, index: number): Promise<LatencyTurn> {
     s.clearTurnEnds();
-    fake.requests.length = 0;
+    if (fake) fake.requests.length = 0;
     let releasedAt: number | undefined;
     let firstSpeechAt: number | undefined;
     s.onReplyPacket = (rtp, at) => {
-      if (releasedAt !== undefined && firstSpeechAt === undefined && at > releasedAt && !isSilence(rtp)) firstSpeechAt = at;
+      if (releasedAt !== undefined && firstSpeechAt === undefined && at > releasedAt && !isSilence(rtp)) {
+        firstSpeechAt = at;
+        if (!fake) s.cancel(); // the offline reply runs ~15 s; its first packet is all we time
+      }
     };
     s.talkStart();
     s.mic.say(media.questionPackets, () => {
@@ -119,31 +143,41 @@ export async function runLatency(options: {
     const end = await s.nextTurnEnd(30_000);
     if (!end) return { index, error: 'no turn:done within 30 s' };
     if (end.kind !== 'done') return { index, error: `${end.kind}: ${end.message}` };
-    if (end.cancelled) return { index, error: 'turn was cancelled', timeline: end.timeline };
+    const heard = s.userTexts.at(-1)?.text;
+    if (end.cancelled && (fake || firstSpeechAt === undefined)) return { index, error: 'turn was cancelled', timeline: end.timeline };
+    if (firstSpeechAt === undefined) return { index, error: 'no reply speech packet arrived', timeline: end.timeline };
+    const measured = fake ? modelTimeOfTurn(releasedAt!, end.at) : NO_MODEL;
+    if (typeof measured === 'string') return { index, error: measured, timeline: end.timeline };
+    return turnFigures(index, releasedAt!, firstSpeechAt, measured, end.timeline, heard);
+  }
 
-    const inTurn = (r: RecordedRequest) => r.receivedAt >= releasedAt! && r.receivedAt <= end.at;
+  /** The model time the fake saw between release and turn end, or why it cannot be told. */
+  function modelTimeOfTurn(turnStartedAt: number, endAt: number): ModelTime | string {
+    if (!fake) return NO_MODEL;
+    const inTurn = (r: RecordedRequest) => r.receivedAt >= turnStartedAt && r.receivedAt <= endAt;
     const first = (endpoint: RecordedRequest['endpoint']) =>
       fake.requests.filter((r) => r.endpoint === endpoint && inTurn(r)).sort((a, b) => a.receivedAt - b.receivedAt)[0];
     const [stt, chat, speech] = [first('transcriptions'), first('chat'), first('speech')];
-    if (!stt?.lastByteAt || !chat?.firstByteAt || !speech?.firstByteAt) {
-      return { index, error: 'the fake did not see all three model calls', timeline: end.timeline };
-    }
-    if (firstSpeechAt === undefined) return { index, error: 'no reply speech packet arrived', timeline: end.timeline };
-    const model = modelTime(stt, chat, speech, sentenceChunk);
-    const t = (mark: string) => markAt(end.timeline, mark);
-    const clientReleaseToSpeechMs = firstSpeechAt - releasedAt!;
+    if (!stt?.lastByteAt || !chat?.firstByteAt || !speech?.firstByteAt) return 'the fake did not see all three model calls';
+    return modelTime(stt, chat, speech, sentenceChunk);
+  }
+
+  function turnFigures(index: number, releasedAt: number, firstSpeechAt: number, model: ModelTime, timeline: TimelineEntry[], heard: string | undefined): LatencyTurn {
+    const t = (mark: string) => markAt(timeline, mark);
+    const clientReleaseToSpeechMs = firstSpeechAt - releasedAt;
     const serverReleaseToRtpMs = t('firstRtp');
     const span = (from: string, to: string) => {
       const [a, b] = [t(from), t(to)];
       return a === undefined || b === undefined ? NaN : b - a;
     };
+    const offline = !fake;
     const overheads: Record<string, number> = {
       'release → STT sent': t('sttSent') ?? NaN,
-      'STT call overhead': span('sttSent', 'transcript') - model.sttMs,
+      [offline ? 'STT: pocketsphinx run (local process)' : 'STT call overhead']: span('sttSent', 'transcript') - model.sttMs,
       'transcript → chat sent': span('transcript', 'chatSent'),
-      'chat call overhead': span('chatSent', 'firstSentence') - model.chatMs,
+      [offline ? 'chat → first sentence (offline compose + 15 ms/word)' : 'chat call overhead']: span('chatSent', 'firstSentence') - model.chatMs,
       'first sentence → TTS sent': span('firstSentence', 'ttsSent'),
-      'TTS call overhead': span('ttsSent', 'firstOggPage') - model.ttsFirstByteMs,
+      [offline ? 'TTS → first Ogg page (flite + ffmpeg, local)' : 'TTS call overhead']: span('ttsSent', 'firstOggPage') - model.ttsFirstByteMs,
       'first Ogg bytes → RTP sent': span('firstOggPage', 'firstRtp'),
       'network + client (talk:stop in, RTP out)': serverReleaseToRtpMs === undefined ? NaN : clientReleaseToSpeechMs - serverReleaseToRtpMs,
     };
@@ -155,9 +189,11 @@ export async function runLatency(options: {
       serverAddedClientMs: clientReleaseToSpeechMs - model.totalMs,
       serverAddedServerMs: serverReleaseToRtpMs === undefined ? undefined : serverReleaseToRtpMs - model.totalMs,
       jpegMs: t('jpegReady'),
+      transcriptMs: span('sttSent', 'transcript'),
       oggToRtpMs: span('firstOggPage', 'firstRtp'),
       overheads,
-      timeline: end.timeline,
+      timeline,
+      ...(offline ? { heard: heard ?? '', wordMatch: wordMatch(options.question, heard ?? '') } : {}),
     };
   }
 
@@ -166,16 +202,34 @@ export async function runLatency(options: {
   const overheadNames = Object.keys(ok[0]?.overheads ?? {});
   const stageNames = [...new Set(ok.flatMap((r) => (r.timeline ?? []).map((e) => e.mark)))];
   const pumpStats = pump.takeStats();
+  const matches = ok.flatMap((r) => (r.wordMatch ? [r.wordMatch] : []));
+  const transcripts: Record<string, number> = {};
+  for (const r of ok) if (r.heard !== undefined) transcripts[r.heard] = (transcripts[r.heard] ?? 0) + 1;
+  const sum = (f: (m: WordMatch) => number) => matches.reduce((n, m) => n + f(m), 0);
   return {
+    engine,
+    question: options.question,
     turns: results,
     failedTurns: results.length - ok.length,
     serverAddedClient: roundedSummary(pick((r) => r.serverAddedClientMs)),
     serverAddedServer: roundedSummary(pick((r) => r.serverAddedServerMs)),
     clientReleaseToSpeech: roundedSummary(pick((r) => r.clientReleaseToSpeechMs)),
     jpeg: roundedSummary(pick((r) => r.jpegMs)),
+    transcript: roundedSummary(pick((r) => r.transcriptMs)),
     oggToRtp: roundedSummary(pick((r) => r.oggToRtpMs)),
     model: roundedSummary(pick((r) => r.model?.totalMs)),
     overheads: Object.fromEntries(overheadNames.map((name) => [name, roundedSummary(pick((r) => r.overheads?.[name]))])),
+    ...(matches.length > 0
+      ? {
+          words: {
+            matched: sum((m) => m.matched),
+            total: sum((m) => m.total),
+            wordErrorRate: Math.round((sum((m) => m.wordErrorRate * m.total) / Math.max(1, sum((m) => m.total))) * 1000) / 1000,
+            exactTurns: matches.filter((m) => m.wordErrorRate === 0).length,
+            transcripts,
+          },
+        }
+      : {}),
     stages: Object.fromEntries(stageNames.map((mark) => [mark, roundedSummary(pick((r) => markAt(r.timeline ?? [], mark)))])),
     benchPump: {
       skippedTicks: pumpStats.skippedTicks,

@@ -20,7 +20,7 @@ export interface BenchMedia {
 
 export async function prepareMedia(question: string): Promise<BenchMedia> {
   const mediaDir = path.join(os.tmpdir(), 'webcam-assistant-bench');
-  const wav = await makeSpeechWav(question, path.join(mediaDir, 'question.wav'), { padSeconds: 0.25 });
+  const wav = await makeSpeechWav(question, path.join(mediaDir, `question-${question.replace(/\W+/g, '-')}.wav`), { padSeconds: 0.25 });
   const [questionPackets, videoFrames] = await Promise.all([
     opusPacketsFromWav(wav),
     vp8Frames({ colour: 'blue', width: 640, height: 480, fps: 25, seconds: 4 }),

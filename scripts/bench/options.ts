@@ -2,6 +2,8 @@ import { parseArgs } from 'node:util';
 
 /** Everything a bench run can be told from the command line. */
 export interface BenchOptions {
+  /** Which assistant engine the server runs: `openai` against the in-process fake, or `offline`. */
+  engine: 'openai' | 'offline';
   turns: number;
   /** Concurrent sessions to hold, in order; the ramp stops at the first step that fails. */
   steps: number[];
@@ -25,8 +27,11 @@ export interface BenchOptions {
 }
 
 const HELP = `npm run bench -- [flags]
-  --turns N              latency turns (default 50; --quick: 6)
-  --steps 5,10,20        concurrent sessions per capacity step (default 5,10,20,30,40,60,80; --quick: 2,4)
+  --engine openai|offline  the server's engine (default openai, against the fake OpenAI API);
+                         offline: pocketsphinx STT and flite TTS run by the server, no model time
+  --turns N              latency turns (default 50; offline 10; --quick: 6)
+  --steps 5,10,20        concurrent sessions per capacity step (default 5,10,20,30,40,60,80; --quick: 2,4);
+                         with --engine offline the capacity phase runs only when --steps is given
   --hold S               seconds each capacity step is measured (default 10; --quick: 4)
   --stt-ms / --chat-ms / --tts-ms   fake model delays to first byte (default 150 / 200 / 150)
   --chat-token-gap-ms    gap between streamed chat words (default 0)
@@ -48,6 +53,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
   const { values } = parseArgs({
     args: argv,
     options: {
+      engine: { type: 'string', default: 'openai' },
       turns: { type: 'string' },
       steps: { type: 'string' },
       hold: { type: 'string' },
@@ -71,6 +77,8 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     process.exit(0);
   }
   const quick = values.quick;
+  const engine = values.engine;
+  if (engine !== 'openai' && engine !== 'offline') throw new Error(`--engine must be openai or offline, got "${engine}"`);
   const steps = (values.steps ?? (quick ? '2,4' : '5,10,20,30,40,60,80'))
     .split(',')
     .map((s) => positiveInt(s.trim(), 0, 'steps'))
@@ -80,7 +88,8 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
   }
   if (steps.at(-1)! > 200) throw new Error('--steps: at most 200 sessions');
   return {
-    turns: Math.min(1000, positiveInt(values.turns, quick ? 6 : 50, 'turns')),
+    engine,
+    turns: Math.min(1000, positiveInt(values.turns, quick ? 6 : engine === 'offline' ? 10 : 50, 'turns')),
     steps,
     holdSeconds: Math.max(2, Math.min(120, positiveInt(values.hold, quick ? 4 : 10, 'hold'))),
     sttDelayMs: positiveInt(values['stt-ms'], 150, 'stt-ms'),
@@ -90,7 +99,9 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     out: values.out,
     quick,
     skipLatency: values['no-latency'],
-    skipCapacity: values['no-capacity'],
+    // The offline engine's capacity is bounded by its local STT/TTS processes, not the media path:
+    // measured only on request.
+    skipCapacity: values['no-capacity'] || (engine === 'offline' && values.steps === undefined),
     maxMinutes: Math.max(1, Math.min(60, positiveInt(values['max-minutes'], 8, 'max-minutes'))),
     cpuProfDir: values['cpu-prof'],
     quietWaitSeconds: Math.min(600, positiveInt(values['quiet-wait'], quick ? 0 : 30, 'quiet-wait')),

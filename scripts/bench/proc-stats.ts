@@ -3,7 +3,7 @@
  * alone (the JavaScript event loop, which saturates at one core), and reaped children (ffmpeg).
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 const CLOCK_TICKS_PER_SECOND = (() => {
   try {
@@ -34,6 +34,9 @@ export interface MachineCpuSample {
   at: number;
   busyTicks: number;
   totalTicks: number;
+  /** Kernel interrupt work (irq + softirq: loopback UDP lands here) and time the hypervisor gave to other guests (steal). */
+  irqTicks: number;
+  stealTicks: number;
 }
 
 /** utime+stime and cutime+cstime of a /proc/…/stat line, in seconds. */
@@ -69,7 +72,7 @@ export function sampleMachine(): MachineCpuSample {
   const ticks = line.trim().split(/\s+/).slice(1).map(Number);
   const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0); // idle + iowait
   const total = ticks.slice(0, 8).reduce((sum, v) => sum + v, 0); // guest time is already in user
-  return { at: performance.now(), busyTicks: total - idle, totalTicks: total };
+  return { at: performance.now(), busyTicks: total - idle, totalTicks: total, irqTicks: (ticks[5] ?? 0) + (ticks[6] ?? 0), stealTicks: ticks[7] ?? 0 };
 }
 
 /** Share of one core (1.0 = a whole core) used between two samples. */
@@ -77,8 +80,54 @@ export function coresUsed(seconds: number, fromAtMs: number, toAtMs: number): nu
   return seconds / ((toAtMs - fromAtMs) / 1000);
 }
 
+/** Cores spent on interrupts and lost to steal between two samples. */
+export function kernelAndSteal(from: MachineCpuSample, to: MachineCpuSample, cores: number): { irqCores: number; stealCores: number } {
+  const total = to.totalTicks - from.totalTicks;
+  const share = (ticks: number) => (total > 0 ? Math.round((ticks / total) * cores * 100) / 100 : 0);
+  return { irqCores: share(to.irqTicks - from.irqTicks), stealCores: share(to.stealTicks - from.stealTicks) };
+}
+
 /** Busy share of all cores, 0..1. */
 export function machineBusy(from: MachineCpuSample, to: MachineCpuSample): number {
   const total = to.totalTicks - from.totalTicks;
   return total > 0 ? (to.busyTicks - from.busyTicks) / total : 0;
+}
+
+export interface ProcessTableSample {
+  at: number;
+  /** pid → command name, parent pid, and CPU seconds (own, all threads) so far. */
+  processes: Map<number, { comm: string; ppid: number; seconds: number }>;
+}
+
+/** CPU seconds of every process on the machine (from /proc), to tell who else used the cores. */
+export function sampleProcessTable(): ProcessTableSample {
+  const processes = new Map<number, { comm: string; ppid: number; seconds: number }>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const text = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const comm = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
+      const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      const seconds = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+      processes.set(Number(entry), { comm, ppid: Number(fields[1]), seconds });
+    } catch {
+      // exited while we read
+    }
+  }
+  return { at: performance.now(), processes };
+}
+
+/**
+ * The processes that used the most CPU between two samples (cores), naming each by command and
+ * parent, leaving out `excludePids`. A process that started and ended between the samples is missed.
+ */
+export function busiestProcesses(from: ProcessTableSample, to: ProcessTableSample, excludePids: ReadonlySet<number>, count = 4): { pid: number; comm: string; ppid: number; cores: number }[] {
+  const wallSeconds = (to.at - from.at) / 1000;
+  const rows: { pid: number; comm: string; ppid: number; cores: number }[] = [];
+  for (const [pid, now] of to.processes) {
+    if (excludePids.has(pid)) continue;
+    const used = now.seconds - (from.processes.get(pid)?.seconds ?? 0);
+    if (used > 0) rows.push({ pid, comm: now.comm, ppid: now.ppid, cores: Math.round((used / wallSeconds) * 100) / 100 });
+  }
+  return rows.sort((a, b) => b.cores - a.cores).slice(0, count);
 }

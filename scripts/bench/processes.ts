@@ -86,7 +86,10 @@ export function httpsGet(url: string, timeoutMs = 5000): Promise<{ status: numbe
   });
 }
 
-export async function startServer(fakeBaseURL: string, cpuProfDir?: string): Promise<ServerProcess> {
+/** `offline`: the server's own pocketsphinx/flite engine; `openai`: the OpenAI engine pointed at the fake. */
+export type ServerEngine = { kind: 'offline' } | { kind: 'openai'; fakeBaseURL: string };
+
+export async function startServer(engine: ServerEngine, cpuProfDir?: string): Promise<ServerProcess> {
   const port = await freePort();
   const certsDir = await mkdtemp(path.join(os.tmpdir(), 'bench-certs-'));
   const profiling = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(cpuProfDir)}`] : [];
@@ -98,9 +101,9 @@ export async function startServer(fakeBaseURL: string, cpuProfDir?: string): Pro
       HOST,
       PORT: String(port),
       CERTS_DIR: certsDir,
-      ASSISTANT_ENGINE: 'openai',
-      OPENAI_API_KEY: 'bench',
-      OPENAI_BASE_URL: fakeBaseURL,
+      ASSISTANT_ENGINE: engine.kind,
+      OPENAI_API_KEY: engine.kind === 'openai' ? 'bench' : '',
+      OPENAI_BASE_URL: engine.kind === 'openai' ? engine.fakeBaseURL : '',
       LOG_LEVEL: 'warn',
       // Set (empty) so a developer's .env cannot point the run elsewhere: dotenv never overrides.
       AZURE_OPENAI_ENDPOINT: '',

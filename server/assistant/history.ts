@@ -67,27 +67,19 @@ export class ConversationHistory {
 
 /** Conversations by page session id, so a refresh restores them; never shared between ids. */
 export class HistoryStore {
-  private readonly byId = new Map<string, { history: ConversationHistory; lastUsed: number }>();
+  /** Map order is use order: the first entry is the least recently used. */
+  private readonly byId = new Map<string, ConversationHistory>();
 
   constructor(
     private readonly options: { budgetChars: number; keepImages: number; maxConversations?: number },
   ) {}
 
   get(sessionId: string): ConversationHistory {
-    let entry = this.byId.get(sessionId);
-    if (!entry) {
-      entry = { history: new ConversationHistory(this.options), lastUsed: Date.now() };
-      this.byId.set(sessionId, entry);
-      this.evict();
-    }
-    entry.lastUsed = Date.now();
-    return entry.history;
-  }
-
-  private evict(): void {
+    const history = this.byId.get(sessionId) ?? new ConversationHistory(this.options);
+    this.byId.delete(sessionId);
+    this.byId.set(sessionId, history);
     const max = this.options.maxConversations ?? 1000;
-    if (this.byId.size <= max) return;
-    const oldest = [...this.byId.entries()].sort((a, b) => a[1].lastUsed - b[1].lastUsed)[0];
-    if (oldest) this.byId.delete(oldest[0]);
+    while (this.byId.size > max) this.byId.delete(this.byId.keys().next().value!);
+    return history;
   }
 }

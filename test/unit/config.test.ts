@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { parseSettings, SettingsError, type Settings } from '../../server/config.js';
+
+/** The SettingsError `parseSettings` throws for `env` (fails the test if it does not throw one). */
+function settingsErrorFor(env: NodeJS.ProcessEnv): SettingsError {
+  try {
+    parseSettings(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(SettingsError);
+    return err as SettingsError;
+  }
+  throw new Error(`expected a SettingsError for ${JSON.stringify(env)}`);
+}
+
+describe('parseSettings: defaults', () => {
+  it('gives every setting a sensible default from an empty environment', () => {
+    const settings: Settings = parseSettings({});
+    expect(settings).toMatchObject({
+      HOST: '127.0.0.1',
+      PORT: 8443,
+      CERTS_DIR: 'certs',
+      LOG_LEVEL: 'info',
+      engine: 'offline',
+      IMAGE_DETAIL: 'auto',
+      JPEG_MAX_SIDE: 1024,
+      MODEL_MAX_RETRIES: 1,
+    });
+    for (const model of ['STT_MODEL', 'CHAT_MODEL', 'TTS_MODEL', 'TTS_VOICE'] as const) {
+      expect(settings[model].length).toBeGreaterThan(0);
+    }
+    expect(settings.TLS_CERT).toBeUndefined();
+    expect(settings.TLS_KEY).toBeUndefined();
+    expect(settings.OPENAI_API_KEY).toBeUndefined();
+    expect(settings.OPENAI_BASE_URL).toBeUndefined();
+  });
+
+  it('reads numbers from their text form and keeps given values', () => {
+    const settings = parseSettings({ PORT: '9443', HOST: '0.0.0.0', CHAT_MODEL: 'my-model', JPEG_MAX_SIDE: '512' });
+    expect(settings).toMatchObject({ PORT: 9443, HOST: '0.0.0.0', CHAT_MODEL: 'my-model', JPEG_MAX_SIDE: 512 });
+  });
+});
+
+describe('parseSettings: engine choice (DESIGN.md "Server contract")', () => {
+  it('uses the OpenAI engine when OPENAI_API_KEY is set', () => {
+    expect(parseSettings({ OPENAI_API_KEY: 'sk-test' }).engine).toBe('openai');
+  });
+
+  it('uses the offline engine when no key is set, or the key is blank', () => {
+    expect(parseSettings({}).engine).toBe('offline');
+    expect(parseSettings({ OPENAI_API_KEY: '' }).engine).toBe('offline');
+    expect(parseSettings({ OPENAI_API_KEY: '   ' }).engine).toBe('offline');
+  });
+
+  it('lets ASSISTANT_ENGINE force either engine', () => {
+    expect(parseSettings({ OPENAI_API_KEY: 'sk-test', ASSISTANT_ENGINE: 'offline' }).engine).toBe('offline');
+    expect(parseSettings({ OPENAI_API_KEY: 'sk-test', ASSISTANT_ENGINE: 'openai' }).engine).toBe('openai');
+    expect(parseSettings({ ASSISTANT_ENGINE: 'offline' }).engine).toBe('offline');
+    expect(parseSettings({ ASSISTANT_ENGINE: '' }).engine).toBe('offline'); // blank: not forced
+  });
+
+  it('refuses ASSISTANT_ENGINE=openai without a key, naming the missing setting', () => {
+    const error = settingsErrorFor({ ASSISTANT_ENGINE: 'openai' });
+    expect(error.message).toContain('ASSISTANT_ENGINE');
+    expect(error.message).toContain('OPENAI_API_KEY');
+    expect(settingsErrorFor({ ASSISTANT_ENGINE: 'openai', OPENAI_API_KEY: ' ' }).message).toContain('OPENAI_API_KEY');
+  });
+
+  it('refuses an unknown engine name, naming ASSISTANT_ENGINE', () => {
+    expect(settingsErrorFor({ ASSISTANT_ENGINE: 'gpt' }).message).toContain('ASSISTANT_ENGINE');
+  });
+
+  it('points the OpenAI engine at OPENAI_BASE_URL when given', () => {
+    const settings = parseSettings({ OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: ' http://127.0.0.1:9999/v1 ' });
+    expect(settings.OPENAI_BASE_URL).toBe('http://127.0.0.1:9999/v1');
+    expect(settings.engine).toBe('openai');
+  });
+});
+
+describe('parseSettings: bad values name the setting', () => {
+  it.each([['not-a-port'], ['70000'], ['-1'], ['443.5']])('PORT=%s', (port) => {
+    const error = settingsErrorFor({ PORT: port });
+    expect(error.message).toMatch(/^Invalid settings/);
+    expect(error.message).toMatch(/\bPORT\b/);
+  });
+
+  it('a blank PORT (as in a `PORT=` line in .env) means the default or is refused, never a random port', () => {
+    // z.coerce.number() turns '' into 0, which would make the server listen on a random port.
+    for (const port of ['', '  ']) {
+      let chosen: number | undefined;
+      try {
+        chosen = parseSettings({ PORT: port }).PORT;
+      } catch (err) {
+        expect(err).toBeInstanceOf(SettingsError);
+        expect((err as Error).message).toMatch(/\bPORT\b/);
+        continue;
+      }
+      expect(chosen).toBe(8443);
+    }
+  });
+
+  it('OPENAI_BASE_URL that is not a URL', () => {
+    const error = settingsErrorFor({ OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: 'not a url' });
+    expect(error.message).toContain('OPENAI_BASE_URL');
+  });
+
+  it('names each bad setting when several are wrong', () => {
+    const error = settingsErrorFor({ PORT: 'abc', LOG_LEVEL: 'loud', JPEG_QUALITY: '500' });
+    for (const name of ['PORT', 'LOG_LEVEL', 'JPEG_QUALITY']) expect(error.message).toContain(name);
+    expect(error.name).toBe('SettingsError');
+  });
+});

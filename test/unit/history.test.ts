@@ -1,0 +1,181 @@
+import { execFileSync } from 'node:child_process';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { ChatMessage, FrameImage } from '../../server/assistant/engine.js';
+import { ConversationHistory, HistoryStore } from '../../server/assistant/history.js';
+
+/** Real JPEG stills (ffmpeg), one solid colour each, so every turn's image is distinguishable. */
+function jpegOf(colour: string): FrameImage {
+  const jpeg = execFileSync('ffmpeg', [
+    '-v', 'error', '-f', 'lavfi', '-i', `color=c=${colour}:s=64x48`, '-frames:v', '1', '-f', 'mjpeg', 'pipe:1',
+  ]);
+  return { jpeg, width: 64, height: 48, source: 'camera' };
+}
+
+const COLOURS = ['red', 'green', 'blue', 'yellow', 'white'] as const;
+let images: Map<string, FrameImage>;
+
+beforeAll(() => {
+  images = new Map(COLOURS.map((colour) => [colour, jpegOf(colour)]));
+});
+
+function ask(text: string, colour?: (typeof COLOURS)[number]): ChatMessage {
+  return { role: 'user', text, ...(colour ? { image: images.get(colour)! } : {}) };
+}
+
+const roomy = () => new ConversationHistory({ budgetChars: 1_000_000, keepImages: 2 });
+
+describe('ConversationHistory', () => {
+  it('keeps each turn as the question followed by the answer, oldest first', () => {
+    const history = roomy();
+    history.addTurn(ask('what is this?', 'red'), 'A red card.');
+    history.addTurn(ask('and now?'), 'Still red.');
+    expect(history.length).toBe(4);
+    expect(history.forModel().map((m) => [m.role, m.text])).toEqual([
+      ['user', 'what is this?'],
+      ['assistant', 'A red card.'],
+      ['user', 'and now?'],
+      ['assistant', 'Still red.'],
+    ]);
+  });
+
+  it('keeps a question whose answer was empty (nothing was heard) without an empty reply', () => {
+    const history = roomy();
+    history.addTurn(ask('hello?'), '   ');
+    history.addTurn(ask('are you there?'), 'Yes.');
+    expect(history.transcript()).toEqual([
+      { role: 'user', text: 'hello?' },
+      { role: 'user', text: 'are you there?' },
+      { role: 'assistant', text: 'Yes.' },
+    ]);
+  });
+
+  it('sends only the newest `keepImages` user images again; older turns keep their text', () => {
+    const history = new ConversationHistory({ budgetChars: 1_000_000, keepImages: 2 });
+    history.addTurn(ask('first', 'red'), 'one');
+    history.addTurn(ask('second', 'green'), 'two');
+    history.addTurn(ask('third (no picture)'), 'three');
+    history.addTurn(ask('fourth', 'blue'), 'four');
+
+    const sent = history.forModel();
+    expect(sent.map((m) => m.text)).toEqual(['first', 'one', 'second', 'two', 'third (no picture)', 'three', 'fourth', 'four']);
+    const withImage = sent.filter((m) => m.image);
+    expect(withImage.map((m) => m.text)).toEqual(['second', 'fourth']);
+    expect(withImage[0]!.image!.jpeg.equals(images.get('green')!.jpeg)).toBe(true);
+    expect(withImage[1]!.image!.jpeg.equals(images.get('blue')!.jpeg)).toBe(true);
+    expect(sent[0]).not.toHaveProperty('image');
+
+    // The stored history is untouched: with a bigger allowance the old image is still there.
+    const one = new ConversationHistory({ budgetChars: 1_000_000, keepImages: 1 });
+    one.addTurn(ask('a', 'red'), 'x');
+    one.addTurn(ask('b', 'green'), 'y');
+    expect(one.forModel().filter((m) => m.image).map((m) => m.text)).toEqual(['b']);
+    expect(one.forModel().filter((m) => m.image)).toHaveLength(1); // asking twice changes nothing
+  });
+
+  it('sends no images at all when keepImages is 0', () => {
+    const history = new ConversationHistory({ budgetChars: 1_000_000, keepImages: 0 });
+    history.addTurn(ask('look', 'red'), 'red');
+    expect(history.forModel().some((m) => m.image)).toBe(false);
+  });
+
+  it('drops the oldest whole turns once the conversation passes budgetChars', () => {
+    const budgetChars = 1000;
+    const history = new ConversationHistory({ budgetChars, keepImages: 2 });
+    const turnText = (n: number) => [`question ${n} `.padEnd(100, 'q'), `answer ${n} `.padEnd(200, 'a')] as const;
+    for (let n = 1; n <= 10; n++) {
+      const [question, answer] = turnText(n);
+      history.addTurn(ask(question), answer);
+    }
+    const kept = history.transcript();
+    const size = kept.reduce((sum, m) => sum + m.text.length, 0);
+    expect(size).toBeLessThanOrEqual(budgetChars);
+    // 300 chars a turn: three whole turns fit, the newest ones, each still question + answer.
+    expect(kept).toHaveLength(6);
+    expect(kept[0]).toEqual({ role: 'user', text: turnText(8)[0] });
+    expect(kept.map((m) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant', 'user', 'assistant']);
+    expect(kept.at(-1)).toEqual({ role: 'assistant', text: turnText(10)[1] });
+  });
+
+  it('counts the images it still sends against the budget', () => {
+    // Text alone is far below the budget; two recent images (about 3000 characters each) are not.
+    const history = new ConversationHistory({ budgetChars: 5000, keepImages: 2 });
+    history.addTurn(ask('one', 'red'), 'r');
+    history.addTurn(ask('two', 'green'), 'g');
+    expect(history.transcript().map((m) => m.text)).toEqual(['two', 'g']);
+    // Without images the same texts all stay.
+    const textOnly = new ConversationHistory({ budgetChars: 5000, keepImages: 2 });
+    textOnly.addTurn(ask('one'), 'r');
+    textOnly.addTurn(ask('two'), 'g');
+    expect(textOnly.length).toBe(4);
+  });
+
+  it('never drops the newest turn, even when it alone is over the budget', () => {
+    const history = new ConversationHistory({ budgetChars: 100, keepImages: 2 });
+    history.addTurn(ask('short'), 'ok');
+    const long = 'x'.repeat(500);
+    history.addTurn(ask(long), long);
+    expect(history.transcript()).toEqual([
+      { role: 'user', text: long },
+      { role: 'assistant', text: long },
+    ]);
+  });
+
+  it('transcript() is text only, for the page after a refresh', () => {
+    const history = roomy();
+    history.addTurn(ask('what colour?', 'yellow'), 'Yellow.');
+    const transcript = history.transcript();
+    expect(transcript).toEqual([
+      { role: 'user', text: 'what colour?' },
+      { role: 'assistant', text: 'Yellow.' },
+    ]);
+    expect(JSON.stringify(transcript).length).toBeLessThan(100); // no image bytes in it
+  });
+});
+
+describe('HistoryStore', () => {
+  const options = { budgetChars: 100_000, keepImages: 2 };
+
+  it('gives the same conversation back for the same id (a refresh restores it)', () => {
+    const store = new HistoryStore(options);
+    store.get('page-aaaa').addTurn(ask('remember me'), 'I will.');
+    expect(store.get('page-aaaa').transcript()).toEqual([
+      { role: 'user', text: 'remember me' },
+      { role: 'assistant', text: 'I will.' },
+    ]);
+    expect(store.get('page-aaaa')).toBe(store.get('page-aaaa'));
+  });
+
+  it('never shares a conversation between ids', () => {
+    const store = new HistoryStore(options);
+    store.get('page-aaaa').addTurn(ask('secret of A'), 'noted');
+    store.get('page-bbbb').addTurn(ask('question of B'), 'fine');
+    expect(store.get('page-cccc').transcript()).toEqual([]);
+    expect(store.get('page-aaaa').transcript().map((m) => m.text)).toEqual(['secret of A', 'noted']);
+    expect(store.get('page-bbbb').transcript().map((m) => m.text)).toEqual(['question of B', 'fine']);
+  });
+
+  it('forgets the least recently used conversation past maxConversations', async () => {
+    const store = new HistoryStore({ ...options, maxConversations: 2 });
+    const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
+    store.get('page-aaaa').addTurn(ask('A'), 'a');
+    await tick();
+    store.get('page-bbbb').addTurn(ask('B'), 'b');
+    await tick();
+    store.get('page-aaaa'); // A is used again: B is now the least recently used
+    await tick();
+    store.get('page-cccc').addTurn(ask('C'), 'c');
+
+    expect(store.get('page-aaaa').transcript().map((m) => m.text)).toEqual(['A', 'a']);
+    await tick();
+    expect(store.get('page-cccc').transcript().map((m) => m.text)).toEqual(['C', 'c']);
+    await tick();
+    // B was evicted: asking for it again starts an empty conversation (and evicts A, now oldest).
+    expect(store.get('page-bbbb').transcript()).toEqual([]);
+  });
+
+  it('keeps every conversation while under the limit', () => {
+    const store = new HistoryStore({ ...options, maxConversations: 50 });
+    for (let i = 0; i < 50; i++) store.get(`page-${i}`).addTurn(ask(`q${i}`), `a${i}`);
+    for (let i = 0; i < 50; i++) expect(store.get(`page-${i}`).transcript()[0]!.text).toBe(`q${i}`);
+  });
+});
