@@ -254,6 +254,9 @@ export async function runCapacity(options: {
       if (!(step.server.lateFraction <= LIMITS.lateFraction)) f.push(`server: ${(step.server.lateFraction * 100).toFixed(2)} % of reply packets > 5 ms late (p99 > 5 ms)`);
       if (step.server.mainThreadCores > LIMITS.mainThreadCores) f.push(`server main thread at ${(step.server.mainThreadCores * 100).toFixed(0)} % of a core`);
       if (step.server.processCores + step.server.ffmpegCores > LIMITS.serverCores) f.push('server (with ffmpeg) uses both cores');
+      if (step.stealCores >= 0.1) {
+        step.warnings.push(`the hypervisor took ${step.stealCores} cores from this machine (steal): timers fire late whatever the server does`);
+      }
       if (step.machineBusy > LIMITS.machineBusy) {
         step.warnings.push(`machine saturated (${(step.machineBusy * 100).toFixed(0)} % busy; other processes used ${step.otherCores} cores)`);
       }

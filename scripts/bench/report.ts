@@ -112,7 +112,7 @@ export function formatOverheads(latency: LatencyResult): string {
 export function formatSteps(steps: CapacityStep[]): string {
   const pct = (v: number) => `${(v * 100).toFixed(0)}%`;
   return table(
-    ['sessions', 'playing', 'late>5ms', 'client p99', 'srv main', 'srv waits', 'srv+ffmpeg', 'machine', 'bench', 'others', 'CPU ms/s/sess', 'RSS MB', 'MB/sess', 'turn p50', ''],
+    ['sessions', 'playing', 'late>5ms', 'client p99', 'srv main', 'srv waits', 'srv+ffmpeg', 'machine', 'bench', 'others', 'steal', 'CPU ms/s/sess', 'RSS MB', 'MB/sess', 'turn p50', ''],
     steps.map((s) => [
       String(s.sessions),
       `${s.playing}/${s.connected}`,
@@ -124,6 +124,8 @@ export function formatSteps(steps: CapacityStep[]): string {
       pct(s.machineBusy),
       pct(s.benchCores),
       pct(s.otherCores),
+      // Older reports have no steal figure.
+      s.stealCores === undefined ? 'n/a' : pct(s.stealCores),
       s.server.cpuMsPerMediaSecondPerSession.toFixed(1),
       s.server.rssMb.toFixed(0),
       s.server.rssPerSessionMb.toFixed(2),
