@@ -13,6 +13,10 @@ import {
   type RtpPacket,
 } from 'werift';
 
+import { installFastRtpHeaderParser } from './rtp-header-parser.js';
+
+installFastRtpHeaderParser();
+
 export type VideoCodecName = 'VP8' | 'H264';
 export type PeerState = 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
 
