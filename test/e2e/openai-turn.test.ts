@@ -162,6 +162,32 @@ describe('OpenAI engine, end to end in Chromium', () => {
     expect(wordOverlap(turn.replyText, heard)).toBeGreaterThanOrEqual(0.3);
   }, 90_000);
 
+  it('each reply shows where its time went: data-latency-ms and a timing waterfall', async () => {
+    // The reply of the previous (spoken) turn is the last assistant message, done.
+    const reply = rig.page.locator('[data-testid=log] [data-role=assistant][data-done=true]').last();
+    const latencyMs = Number(await reply.getAttribute('data-latency-ms'));
+    expect(latencyMs, 'release → first reply packet').toBeGreaterThan(0);
+    expect(latencyMs).toBeLessThan(10_000);
+    const waterfall = reply.locator('.waterfall');
+    await expect.poll(() => waterfall.count()).toBe(1);
+    const rows = await waterfall.locator('.wf-row').evaluateAll((elements) =>
+      elements.map((row) => ({
+        label: (row as HTMLElement).dataset.label,
+        ms: Number((row as HTMLElement).dataset.ms),
+        barWidth: (row.querySelector('.wf-bar') as HTMLElement).getBoundingClientRect().width,
+      })),
+    );
+    const labels = rows.map((row) => row.label);
+    for (const stage of ['transcript', 'frame', 'first token', 'first sentence', 'first speech byte', 'first sound sent']) {
+      expect(labels, `waterfall row "${stage}"`).toContain(stage);
+    }
+    expect(rows.find((row) => row.label === 'first sound sent')!.ms).toBeCloseTo(latencyMs, -1);
+    // A picture, not a table: every row has a drawn bar, and the long stages have long bars.
+    expect(rows.every((row) => row.barWidth >= 1)).toBe(true);
+    expect(Math.max(...rows.map((row) => row.barWidth))).toBeGreaterThan(20);
+    await reply.screenshot({ path: path.join(os.tmpdir(), 'webcam-assistant-waterfall.png') });
+  });
+
   it('a typed question is answered, and its request carries the first turn as history', async () => {
     const first = await spokenTurn();
     const { page, fake } = rig;
