@@ -7,6 +7,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Media tests measure real-time behaviour; running files one at a time keeps them honest on 2 cores.
     fileParallelism: false,
-    reporters: ['default'],
+    // In CI also a JSON report, from which .ci/run prints a one-line "N passed, N failed" summary.
+    reporters: process.env.CI ? ['default', ['json', { outputFile: 'test-report.json' }]] : ['default'],
   },
 });
