@@ -19,13 +19,19 @@ const { spawn } = require('node:child_process');
 const running = new Map();
 parentPort.on('message', (message) => {
   if (message.kill) {
-    running.get(message.id)?.kill('SIGKILL');
+    const child = running.get(message.id);
+    if (!child) return;
+    try {
+      // A pipeline runs in its own process group: kill all of it.
+      if (message.group && child.pid) process.kill(-child.pid, 'SIGKILL');
+      else child.kill('SIGKILL');
+    } catch {}
     return;
   }
-  const { id, command, args, input } = message;
+  const { id, command, args, input, group } = message;
   let child;
   try {
-    child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: Boolean(group) });
   } catch (error) {
     parentPort.postMessage({ id, error: String(error && error.message || error) });
     return;
@@ -85,15 +91,29 @@ function runner(): Worker {
   return started;
 }
 
+export interface RunOptions {
+  signal?: AbortSignal;
+  /** Start it in its own process group (a shell pipeline), so abort kills every process in it. */
+  processGroup?: boolean;
+}
+
 /** Runs `command` with `input` on stdin and collects its output, without forking on this thread. */
-export function runProcess(command: string, args: readonly string[], input: Buffer, signal?: AbortSignal): Promise<ProcessResult> {
+export function runProcess(
+  command: string,
+  args: readonly string[],
+  input: Buffer,
+  signalOrOptions?: AbortSignal | RunOptions,
+): Promise<ProcessResult> {
+  const options: RunOptions = signalOrOptions instanceof AbortSignal ? { signal: signalOrOptions } : (signalOrOptions ?? {});
+  const { signal } = options;
+  const group = options.processGroup === true;
   signal?.throwIfAborted();
   const id = nextId++;
   const thread = runner();
   return new Promise<ProcessResult>((resolve, reject) => {
     const onAbort = () => {
       pending.delete(id);
-      thread.postMessage({ id, kill: true });
+      thread.postMessage({ id, kill: true, group });
       reject(signal!.reason);
     };
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -108,6 +128,6 @@ export function runProcess(command: string, args: readonly string[], input: Buff
       },
     });
     const copy = input.buffer.slice(input.byteOffset, input.byteOffset + input.length);
-    thread.postMessage({ id, command, args, input: copy }, [copy as ArrayBuffer]);
+    thread.postMessage({ id, command, args, input: copy, group }, [copy as ArrayBuffer]);
   });
 }

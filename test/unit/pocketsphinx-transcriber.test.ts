@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -67,6 +68,10 @@ describe('transcribeWithPocketsphinx', () => {
     const started = performance.now();
     await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
     expect(performance.now() - started).toBeLessThan(500);
+    // The whole pipeline (sh, cat, pocketsphinx) is gone, not just the shell.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const left = spawnSync('pgrep', ['-f', 'pocketsphinx_continuous -infile /dev/stdin'], { encoding: 'utf8' });
+    expect(left.stdout.trim()).toBe('');
   });
 
   it('says how to install pocketsphinx when the binary is missing', async () => {

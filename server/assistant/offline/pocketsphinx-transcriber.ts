@@ -1,6 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { EngineError } from '../engine.js';
 import { ffmpegPath } from '../../media/ffmpeg.js';
+import { runProcess } from '../../media/process-runner.js';
 
 /** The rate of the en-us acoustic model shipped in Debian's pocketsphinx-en-us. */
 const MODEL_SAMPLE_RATE = 16_000;
@@ -40,26 +40,19 @@ export async function transcribeWithPocketsphinx(
     sampleRate === MODEL_SAMPLE_RATE
       ? 'cat'
       : `"$2" -hide_banner -loglevel error -f s16le -ar ${sampleRate} -ac 1 -i pipe:0 -f s16le -ar ${MODEL_SAMPLE_RATE} -ac 1 pipe:1`;
-  // Own process group, so abort can kill the whole pipeline at once.
-  const pipeline = spawn(
-    '/bin/sh',
-    ['-c', `${feeder} | exec "$1" -infile /dev/stdin`, 'sh', options.binary ?? 'pocketsphinx_continuous', ffmpegPath()],
-    { stdio: ['pipe', 'pipe', 'pipe'], detached: true },
-  );
-  const killPipeline = (): void => {
-    if (pipeline.pid !== undefined && pipeline.exitCode === null && pipeline.signalCode === null) {
-      try {
-        process.kill(-pipeline.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  };
-  signal.addEventListener('abort', killPipeline, { once: true });
+  // Spawned from the process-runner worker (a fork here would stall the packet clock), in its own
+  // process group so an abort kills the whole pipeline at once.
   try {
-    pipeline.stdin.on('error', () => {}); // EPIPE when it dies early: the exit code reports it
-    pipeline.stdin.end(Buffer.from(padded.buffer, padded.byteOffset, padded.byteLength));
-    const { stdout, stderr, code } = await collect(pipeline);
+    const input = Buffer.from(padded.buffer, padded.byteOffset, padded.byteLength);
+    const result = await runProcess(
+      '/bin/sh',
+      ['-c', `${feeder} | exec "$1" -infile /dev/stdin`, 'sh', options.binary ?? 'pocketsphinx_continuous', ffmpegPath()],
+      input,
+      { signal, processGroup: true },
+    );
+    const { code } = result;
+    const stdout = result.stdout.toString('utf8');
+    const stderr = result.stderr.toString('utf8').slice(-4000);
     signal.throwIfAborted();
     if (code === 127) {
       throw new EngineError('unavailable', `Offline speech recognition needs pocketsphinx: ${INSTALL_HINT}.`, {
@@ -83,9 +76,6 @@ export async function transcribeWithPocketsphinx(
     if (signal.aborted) throw signal.reason;
     if (error instanceof EngineError) throw error;
     throw new EngineError('server', 'Offline speech recognition failed.', { cause: error });
-  } finally {
-    signal.removeEventListener('abort', killPipeline);
-    killPipeline();
   }
 }
 
@@ -94,17 +84,4 @@ function padWithSilence(pcm: Int16Array, sampleRate: number): Int16Array {
   const padded = new Int16Array(pcm.length + 2 * pad);
   padded.set(pcm, pad);
   return padded;
-}
-
-function collect(child: ChildProcess): Promise<{ stdout: string; stderr: string; code: number | null }> {
-  return new Promise((resolve, reject) => {
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-    child.stderr?.setEncoding('utf8').on('data', (text: string) => {
-      stderr = (stderr + text).slice(-4000);
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ stdout, stderr, code }));
-  });
 }
