@@ -5,7 +5,7 @@
 #   flite espeak-ng                offline speech synthesis
 #   sox opus-tools chromium        test media and the end-to-end browser
 set -euo pipefail
-packages=(ffmpeg pocketsphinx pocketsphinx-en-us flite espeak-ng sox opus-tools chromium fonts-dejavu-core)
+packages=(ffmpeg pocketsphinx pocketsphinx-en-us flite espeak-ng sox opus-tools chromium fonts-dejavu-core procps)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -14,7 +14,7 @@ export const TEST_SENTENCE =
   'with a sentence long enough to fill several pages of Ogg data.';
 
 /** 16 kHz mono speech WAV from flite's slt voice. */
-export async function makeSpeechWav(outPath: string, text: string = TEST_SENTENCE): Promise<string> {
+export async function makeFliteWav(outPath: string, text: string = TEST_SENTENCE): Promise<string> {
   await run('flite', ['-voice', 'slt', '-t', text, '-o', outPath]);
   return outPath;
 }
@@ -78,7 +78,7 @@ export async function probeDurationSeconds(path: string): Promise<number> {
 /** The set of files the tests use, written into `dir`. */
 export async function makeTestOggSet(dir: string): Promise<TestOggSet> {
   mkdirSync(dir, { recursive: true });
-  const wav = await makeSpeechWav(join(dir, 'speech.wav'));
+  const wav = await makeFliteWav(join(dir, 'speech.wav'));
   const longPages = ['-page_duration', '5000000']; // 5 s pages overflow 255 lacing values: packets span pages
   const files = {
     // VBR 256 kb/s: most packets 255+ bytes, several packets continued across pages.

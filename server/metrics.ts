@@ -10,6 +10,9 @@ export class ServerMetrics {
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });
+  /** Label children resolved once: these are counted on the per-packet path. */
+  readonly speechPacketsSent = this.rtpPacketsSent.labels('speech');
+  readonly silencePacketsSent = this.rtpPacketsSent.labels('silence');
   readonly rtpPacketsLate = new Counter({
     name: 'assistant_rtp_packets_late_total',
     help: 'Opus RTP packets sent more than 5 ms behind their 20 ms slot',

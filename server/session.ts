@@ -68,7 +68,7 @@ export class Session {
       payloadType: 111,
       ssrc: randomInt(1, 2 ** 31),
       onPacketSent: ({ silence, lateByMs }) => {
-        metrics.rtpPacketsSent.inc({ kind: silence ? 'silence' : 'speech' });
+        (silence ? metrics.silencePacketsSent : metrics.speechPacketsSent).inc();
         if (lateByMs > 5) metrics.rtpPacketsLate.inc();
         if (!silence && this.turn && !this.turn.timeline.has('firstRtp')) {
           this.turn.timeline.mark('firstRtp');
@@ -169,7 +169,7 @@ export class Session {
         speechLookahead: 2,
         takeSnapshot: (signal) => this.takeSnapshot(signal),
         play: (packet) => this.sender.enqueue(packet),
-        whenPlayed: () => (this.sender.queuedMs > 0 ? this.sender.whenDrained() : Promise.resolve()),
+        whenPlayed: () => this.sender.whenDrained(),
         flushPlayback: () => this.sender.flush(),
         onThinking: () => this.setState('thinking'),
       },
@@ -184,6 +184,7 @@ export class Session {
       if (turn.signal.aborted) outcome = 'cancelled';
       else this.reportError(err);
     } finally {
+      const milestones = timeline.toJSON();
       if (outcome === 'answered' || outcome === 'cancelled' || turn.answerText) {
         const latency = timeline.sinceRelease('firstRtp');
         deps.emit('turn:done', {
@@ -191,14 +192,14 @@ export class Session {
           text: turn.answerText,
           ...(outcome === 'cancelled' ? { cancelled: true } : {}),
           ...(latency !== undefined ? { latencyMs: Math.round(latency) } : {}),
-          timeline: timeline.toJSON(),
+          timeline: milestones,
         });
       }
       deps.metrics.turns.inc({ outcome });
-      for (const entry of timeline.toJSON()) {
+      for (const entry of milestones) {
         if (entry.mark !== 'release') deps.metrics.turnStageSeconds.observe({ stage: entry.mark }, entry.atMs / 1000);
       }
-      deps.logger.info({ turn: turn.id, outcome, source: this.source, timeline: timeline.toJSON() }, 'turn');
+      deps.logger.info({ turn: turn.id, outcome, source: this.source, timeline: milestones }, 'turn');
       if (this.turn === turn) {
         this.turn = undefined;
         if (this.state !== 'listening') this.setState('ready');

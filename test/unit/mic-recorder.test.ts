@@ -1,3 +1,4 @@
+import { readWavPcm } from '../../scripts/lib/encoded-media.js';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,32 +19,13 @@ let speechB: Int16Array;
 let spanA: { first: number; last: number }; // speech span in 48 kHz samples, measured on the source
 let spanB: { first: number; last: number };
 
-function readWavPcm(path: string): { pcm: Int16Array; sampleRate: number } {
-  const wav = readFileSync(path);
-  let offset = 12;
-  let sampleRate = 0;
-  while (offset + 8 <= wav.length) {
-    const id = wav.toString('ascii', offset, offset + 4);
-    const size = wav.readUInt32LE(offset + 4);
-    if (id === 'fmt ') sampleRate = wav.readUInt32LE(offset + 12);
-    if (id === 'data') {
-      const data = wav.subarray(offset + 8, offset + 8 + size);
-      const pcm = new Int16Array(data.length / 2);
-      for (let i = 0; i < pcm.length; i++) pcm[i] = data.readInt16LE(i * 2);
-      return { pcm, sampleRate };
-    }
-    offset += 8 + size + (size % 2);
-  }
-  throw new Error(`no data chunk in ${path}`);
-}
-
 /** flite speech resampled to 48 kHz (sox -R: repeatable). */
 function speech48k(text: string, name: string): Int16Array {
   const source = join(dir, `${name}.wav`);
   const upsampled = join(dir, `${name}-48k.wav`);
   execFileSync('flite', ['-voice', 'slt', '-t', text, '-o', source]);
   execFileSync('sox', ['-R', source, '-r', '48000', upsampled]);
-  const { pcm, sampleRate } = readWavPcm(upsampled);
+  const { pcm, sampleRate } = readWavPcm(readFileSync(upsampled));
   expect(sampleRate).toBe(48_000);
   return pcm;
 }

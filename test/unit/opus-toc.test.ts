@@ -8,7 +8,7 @@ import { OggOpusDemuxer } from '../../server/media/ogg-opus-demuxer.js';
 import {
   encodeWithFfmpeg,
   encodeWithOpusenc,
-  makeSpeechWav,
+  makeFliteWav,
   probePackets,
   type ProbedPacket,
 } from '../../scripts/make-test-ogg.js';
@@ -45,7 +45,7 @@ let encoded: EncodedVariant[] = [];
 
 beforeAll(async () => {
   workDir = mkdtempSync(join(tmpdir(), 'opus-toc-'));
-  const wav = await makeSpeechWav(join(workDir, 'speech.wav'), 'Testing the table of contents byte.');
+  const wav = await makeFliteWav(join(workDir, 'speech.wav'), 'Testing the table of contents byte.');
   encoded = await Promise.all(
     variants.map(async (variant) => {
       const path = await variant.make(wav, join(workDir, `${variant.name}.ogg`));

@@ -8,7 +8,7 @@ import { OggOpusDemuxer } from '../../server/media/ogg-opus-demuxer.js';
 import { OPUS_SILENCE_FRAME } from '../../server/media/opus-toc.js';
 import { PacketClock, sharedPacketClock } from '../../server/media/packet-clock.js';
 import { PacedOpusSender, type PacedOpusSenderOptions, type PacketSentInfo } from '../../server/media/rtp-sender.js';
-import { encodeWithFfmpeg, makeSpeechWav } from '../../scripts/make-test-ogg.js';
+import { encodeWithFfmpeg, makeFliteWav } from '../../scripts/make-test-ogg.js';
 
 interface SentPacket {
   rtp: RtpPacket; // parsed back from the wire bytes
@@ -67,7 +67,7 @@ let packets60ms: Buffer[];
 
 beforeAll(async () => {
   workDir = mkdtempSync(join(tmpdir(), 'rtp-sender-'));
-  const wav = await makeSpeechWav(join(workDir, 'speech.wav'), 'The quick brown fox jumps over the lazy dog, twice over.');
+  const wav = await makeFliteWav(join(workDir, 'speech.wav'), 'The quick brown fox jumps over the lazy dog, twice over.');
   const demux = (path: string): Buffer[] => {
     const demuxer = new OggOpusDemuxer();
     const packets = demuxer.push(readFileSync(path));

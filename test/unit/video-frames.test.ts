@@ -1,3 +1,4 @@
+import { readIvfFrames } from '../../scripts/lib/vp8-packetizer.js';
 import { execFileSync } from 'node:child_process';
 import sharp from 'sharp';
 import { RtpHeader, RtpPacket } from 'werift';
@@ -18,17 +19,7 @@ function encode(codec: 'VP8' | 'H264', lavfi: string, seconds: number, gop = 100
   const stream = execFileSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', lavfi, '-t', String(seconds), ...codecArgs, '-'], {
     maxBuffer: 256 * 1024 * 1024,
   });
-  return codec === 'VP8' ? ivfFrames(stream) : h264AccessUnits(stream);
-}
-
-function ivfFrames(ivf: Buffer): Buffer[] {
-  const frames: Buffer[] = [];
-  for (let offset = ivf.readUInt16LE(6); offset + 12 <= ivf.length; ) {
-    const size = ivf.readUInt32LE(offset);
-    frames.push(ivf.subarray(offset + 12, offset + 12 + size));
-    offset += 12 + size;
-  }
-  return frames;
+  return codec === 'VP8' ? readIvfFrames(stream) : h264AccessUnits(stream);
 }
 
 /** NAL units without start codes. */

@@ -1,3 +1,4 @@
+import { readWavPcm } from '../../scripts/lib/encoded-media.js';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,15 +10,6 @@ const RATE = 16_000;
 let dir: string;
 let speech: Int16Array; // flite, 16 kHz
 let span: { first: number; last: number };
-
-function readWavPcm(path: string): Int16Array {
-  const wav = readFileSync(path);
-  const dataAt = wav.indexOf('data', 12, 'ascii');
-  const size = wav.readUInt32LE(dataAt + 4);
-  const pcm = new Int16Array(size / 2);
-  for (let i = 0; i < pcm.length; i++) pcm[i] = wav.readInt16LE(dataAt + 8 + i * 2);
-  return pcm;
-}
 
 /** Where the source is audibly non-silent, from 10 ms peaks (flite's pauses are near-digital silence). */
 function measureSpan(pcm: Int16Array): { first: number; last: number } {
@@ -64,7 +56,7 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'vad-'));
   const path = join(dir, 'speech.wav');
   execFileSync('flite', ['-voice', 'slt', '-t', 'what colour is the cup I am holding up to the camera', '-o', path]);
-  speech = readWavPcm(path);
+  speech = readWavPcm(readFileSync(path)).pcm;
   span = measureSpan(speech);
 });
 
