@@ -15,7 +15,7 @@ import { parseBenchOptions } from './bench/options.js';
 import { machineBusy, sampleMachine, sampleProcess } from './bench/proc-stats.js';
 import { prewarmSpeech, REPO_ROOT, startBenchFake, startServer, type ServerProcess } from './bench/processes.js';
 import { formatOverheads, formatSteps, formatTargets, TARGETS, targetChecks } from './bench/report.js';
-import type { FakeOpenAI } from '../test/fake-openai/server.js';
+import type { FakeOpenAIProcess } from '../test/fake-openai/process.js';
 
 const QUESTION = 'what colour is this';
 /** Spoken to the offline engine: flite's voice that pocketsphinx recognises well (see DESIGN.md). */
@@ -73,7 +73,7 @@ async function main(): Promise<void> {
   let latencyMachineCores: number | undefined;
   let latencyRunQueueShare: number | undefined;
 
-  let fake: FakeOpenAI | undefined;
+  let fake: FakeOpenAIProcess | undefined;
   let server: ServerProcess | undefined;
   const pump = new MediaPump(media.videoFrames);
   let latency: LatencyResult | undefined;
@@ -94,9 +94,13 @@ async function main(): Promise<void> {
   try {
     if (!offline) {
       fake = await startBenchFake(options, QUESTION, LATENCY_REPLY);
-      await prewarmSpeech([LATENCY_REPLY, CAPACITY_REPLY]);
+      await prewarmSpeech(fake, [LATENCY_REPLY, CAPACITY_REPLY]);
     }
-    server = await startServer(fake ? { kind: 'openai', fakeBaseURL: fake.baseURL } : { kind: 'offline' }, options.cpuProfDir);
+    server = await startServer(fake ? { kind: 'openai', fakeBaseURL: fake.baseURL } : { kind: 'offline' }, {
+      cpuProfDir: options.cpuProfDir,
+      nodeFlags: options.serverNodeFlags,
+      outputFile: options.serverOutput,
+    });
     log(`server pid ${server.pid} on ${server.baseUrl}`);
 
     if (!options.skipLatency) {
@@ -108,7 +112,7 @@ async function main(): Promise<void> {
       latencyRunQueueShare = Math.round(((serverAfter.mainThreadRunQueueSeconds - serverBefore.mainThreadRunQueueSeconds) * 1000 * 1000) / (serverAfter.at - serverBefore.at)) / 1000;
     }
     if (!options.skipCapacity && !deadline.signal.aborted) {
-      fake?.configure({ reply: () => CAPACITY_REPLY });
+      await fake?.configure({ reply: CAPACITY_REPLY });
       log(`capacity: steps ${options.steps.join(', ')} sessions, ${options.holdSeconds} s each…`);
       capacity = await runCapacity({ server, media, pump, steps: options.steps, holdSeconds: options.holdSeconds, question, deadline: deadline.signal, log });
     }

@@ -24,6 +24,10 @@ export interface BenchOptions {
   quietWaitSeconds: number;
   /** When set, the server runs with `node --cpu-prof` and writes its profile into this folder. */
   cpuProfDir?: string;
+  /** Extra Node flags for the server process (e.g. `--trace-gc`). */
+  serverNodeFlags: string[];
+  /** When set, the server's stdout and stderr are written to this file. */
+  serverOutput?: string;
 }
 
 const HELP = `npm run bench -- [flags]
@@ -40,7 +44,9 @@ const HELP = `npm run bench -- [flags]
   --no-latency / --no-capacity      skip a phase
   --max-minutes M        stop the whole run after M minutes (default 8)
   --quiet-wait S         wait up to S seconds for other processes to go quiet first (default 30; --quick: 0)
-  --cpu-prof DIR         run the server under node --cpu-prof (profile written to DIR at exit)`;
+  --cpu-prof DIR         run the server under node --cpu-prof (profile written to DIR at exit)
+  --server-node-flags F  extra Node flags for the server, space-separated (e.g. "--trace-gc")
+  --server-output FILE   write the server's stdout and stderr to FILE`;
 
 function positiveInt(text: string | undefined, fallback: number, name: string): number {
   if (text === undefined) return fallback;
@@ -68,6 +74,8 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       'max-minutes': { type: 'string' },
       'quiet-wait': { type: 'string' },
       'cpu-prof': { type: 'string' },
+      'server-node-flags': { type: 'string' },
+      'server-output': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -104,6 +112,8 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     skipCapacity: values['no-capacity'] || (engine === 'offline' && values.steps === undefined),
     maxMinutes: Math.max(1, Math.min(60, positiveInt(values['max-minutes'], 8, 'max-minutes'))),
     cpuProfDir: values['cpu-prof'],
+    serverNodeFlags: (values['server-node-flags'] ?? '').split(/\s+/).filter((flag) => flag !== ''),
+    serverOutput: values['server-output'],
     quietWaitSeconds: Math.min(600, positiveInt(values['quiet-wait'], quick ? 0 : 30, 'quiet-wait')),
   };
 }

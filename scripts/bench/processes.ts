@@ -1,8 +1,10 @@
 /**
- * The two servers a bench run drives: the fake OpenAI API (in this process, so its request times
- * share our performance.now() clock) and the real assistant server as a child process.
+ * The two servers a bench run drives, each a child process: the fake OpenAI API (its own event
+ * loop, so the bench's client peers never delay its answers or its request times) and the real
+ * assistant server.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import https from 'node:https';
 import { createServer } from 'node:net';
@@ -10,20 +12,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SentenceSplitter } from '../../server/assistant/sentence-splitter.js';
-import { synthesizeOggOpus } from '../../test/fake-openai/media.js';
-import { startFakeOpenAI, type FakeOpenAI } from '../../test/fake-openai/server.js';
+import { startFakeOpenAIProcess, type FakeOpenAIProcess } from '../../test/fake-openai/process.js';
 import type { BenchOptions } from './options.js';
 import { sleep } from './stats.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HOST = '127.0.0.1';
 
-export async function startBenchFake(options: BenchOptions, transcript: string, reply: string): Promise<FakeOpenAI> {
-  return startFakeOpenAI({
+export async function startBenchFake(options: BenchOptions, transcript: string, reply: string): Promise<FakeOpenAIProcess> {
+  return startFakeOpenAIProcess({
     host: HOST,
     apiKey: 'bench',
     transcript,
-    reply: () => reply,
+    reply,
     behaviour: {
       transcriptions: { firstByteDelayMs: options.sttDelayMs },
       chat: { firstByteDelayMs: options.chatDelayMs, chunkGapMs: options.chatTokenGapMs },
@@ -33,21 +34,19 @@ export async function startBenchFake(options: BenchOptions, transcript: string, 
 }
 
 /**
- * Synthesises every sentence the server will ask the fake to speak, once, before measuring: the
- * fake caches speech by text, but concurrent first requests for one sentence would each run
- * flite + ffmpeg in this process and steal CPU from the server during a capacity step. The
- * sentences come from the server's own splitter so the cached texts match exactly.
+ * Has the fake synthesise every sentence the server will ask it to speak, once, before measuring:
+ * the fake caches speech by text, but concurrent first requests for one sentence would each run
+ * flite + ffmpeg and steal CPU from the server during a capacity step. The sentences come from
+ * the server's own splitter so the cached texts match exactly.
  */
-export async function prewarmSpeech(replies: readonly string[]): Promise<number> {
-  let sentences = 0;
+export async function prewarmSpeech(fake: FakeOpenAIProcess, replies: readonly string[]): Promise<number> {
+  const sentences: string[] = [];
   for (const reply of replies) {
     const splitter = new SentenceSplitter();
-    for (const sentence of [...splitter.push(reply), ...splitter.flush()]) {
-      await synthesizeOggOpus(sentence);
-      sentences++;
-    }
+    sentences.push(...splitter.push(reply), ...splitter.flush());
   }
-  return sentences;
+  await fake.prewarmSpeech(sentences);
+  return sentences.length;
 }
 
 export interface ServerProcess {
@@ -89,11 +88,19 @@ export function httpsGet(url: string, timeoutMs = 5000): Promise<{ status: numbe
 /** `offline`: the server's own pocketsphinx/flite engine; `openai`: the OpenAI engine pointed at the fake. */
 export type ServerEngine = { kind: 'offline' } | { kind: 'openai'; fakeBaseURL: string };
 
-export async function startServer(engine: ServerEngine, cpuProfDir?: string): Promise<ServerProcess> {
+export interface ServerRunOptions {
+  cpuProfDir?: string;
+  nodeFlags?: string[];
+  /** File the server's stdout and stderr are written to. */
+  outputFile?: string;
+}
+
+export async function startServer(engine: ServerEngine, run: ServerRunOptions = {}): Promise<ServerProcess> {
+  const { cpuProfDir, nodeFlags = [], outputFile } = run;
   const port = await freePort();
   const certsDir = await mkdtemp(path.join(os.tmpdir(), 'bench-certs-'));
   const profiling = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(cpuProfDir)}`] : [];
-  const child: ChildProcess = spawn(process.execPath, [...profiling, '--import', 'tsx', 'server/main.ts'], {
+  const child: ChildProcess = spawn(process.execPath, [...profiling, ...nodeFlags, '--import', 'tsx', 'server/main.ts'], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
@@ -123,6 +130,11 @@ export async function startServer(engine: ServerEngine, cpuProfDir?: string): Pr
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
+  if (outputFile) {
+    const output = createWriteStream(outputFile);
+    child.stdout?.pipe(output);
+    child.stderr?.pipe(output);
+  }
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let hasExited = false;
   void exited.then(() => (hasExited = true));

@@ -9,6 +9,12 @@ import {
   type RTCRtpTransceiver,
 } from 'werift';
 import { packetizeVp8 } from './vp8-packetizer.js';
+import { installFastRtpHeaderParser } from '../../server/media/rtp-header-parser.js';
+import { installFastSrtp } from '../../server/media/srtp-transform.js';
+
+// The bench's client peers share the machine with the server: they use the same cheaper paths.
+installFastRtpHeaderParser();
+installFastSrtp();
 
 /**
  * A browser stand-in made of werift: sends Opus mic packets and VP8 frames, receives the

@@ -14,8 +14,10 @@ import {
 } from 'werift';
 
 import { installFastRtpHeaderParser } from './rtp-header-parser.js';
+import { installFastSrtp } from './srtp-transform.js';
 
 installFastRtpHeaderParser();
+installFastSrtp();
 
 export type VideoCodecName = 'VP8' | 'H264';
 export type PeerState = 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
