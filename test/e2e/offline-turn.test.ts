@@ -137,6 +137,9 @@ describe('offline engine, end to end in Chromium', () => {
     expect(energyGain).toBeGreaterThan(0.01);
     expect(samplesGain).toBeGreaterThan(0);
     expect(concealedGain / samplesGain).toBeLessThan(0.02);
+    // The server limits SRTP to the profile it protects without a per-packet cipher object.
+    const srtpCipher = await page.evaluate(`${PAGE_PC}.getStats().then((r) => [...r.values()].find((s) => s.type === 'transport')?.srtpCipher)`);
+    expect(srtpCipher).toBe('SRTP_AES128_CM_HMAC_SHA1_80'); // Chrome's name for AES_CM_128_HMAC_SHA1_80
 
     const heard = await transcribePcm16k(turn.playedPcm);
     const firstSentence = turn.replyText.split(/(?<=[.!?])\s+/)[0];
