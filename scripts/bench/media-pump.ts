@@ -1,7 +1,9 @@
 /**
  * What the bench's client peers send, made once and shared: the spoken question as 20 ms Opus
- * packets and a 640x480 VP8 clip. One drift-free 20 ms timer drives every client (mic each tick,
- * video every other tick, half the clients on odd ticks), so 80 clients cost one timer, not 160.
+ * packets and a 640x480 VP8 clip. One drift-free timer drives every client: real browsers' capture
+ * clocks are independent, so the clients are spread over five phases 4 ms apart rather than all
+ * sending in the same millisecond; each sends a mic packet every 20 ms and a video frame every
+ * 40 ms (half of them on odd slots). 80 clients cost one timer, not 160.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -71,6 +73,10 @@ export class MicFeed {
   }
 }
 
+const SLOT_MS = 20;
+const PHASES = 5;
+const PHASE_MS = SLOT_MS / PHASES;
+
 interface PumpEntry {
   peer: ClientPeer;
   mic: MicFeed;
@@ -88,10 +94,12 @@ export interface PumpStats {
 }
 
 export class MediaPump {
-  private readonly entries = new Set<PumpEntry>();
+  /** Clients by the phase (0–4) of the 20 ms slot they send in. */
+  private readonly phases = Array.from({ length: PHASES }, () => new Set<PumpEntry>());
   private timer: NodeJS.Timeout | undefined;
   private startedAt = 0;
-  private nextTick = 0;
+  /** Counts PHASE_MS steps: slot = floor(step / PHASES), phase = step % PHASES. */
+  private nextStep = 0;
   private stats: PumpStats = { ticks: 0, skippedTicks: 0, lateMs: [] };
   private added = 0;
 
@@ -99,17 +107,19 @@ export class MediaPump {
 
   /** Starts sending this peer's mic and camera; returns the function that stops it. */
   add(peer: ClientPeer, mic: MicFeed): () => void {
+    const index = this.added++;
     const entry: PumpEntry = {
       peer,
       mic,
-      videoPhase: this.added++ % 2,
+      videoPhase: Math.floor(index / PHASES) % 2,
       frameIndex: 0,
       keyframeRequestsSeen: peer.keyframeRequests,
     };
-    this.entries.add(entry);
+    const phase = this.phases[index % PHASES]!;
+    phase.add(entry);
     if (!this.timer) this.start();
     return () => {
-      this.entries.delete(entry);
+      phase.delete(entry);
     };
   }
 
@@ -123,30 +133,31 @@ export class MediaPump {
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    this.entries.clear();
+    for (const phase of this.phases) phase.clear();
   }
 
   private start(): void {
     this.startedAt = performance.now();
-    this.nextTick = 0;
+    this.nextStep = 0;
     this.schedule();
   }
 
   private schedule(): void {
-    const dueAt = this.startedAt + this.nextTick * 20;
+    const dueAt = this.startedAt + this.nextStep * PHASE_MS;
     this.timer = setTimeout(this.onTimer, Math.max(0, dueAt - performance.now()));
   }
 
   private readonly onTimer = (): void => {
     const now = performance.now();
-    // Like a browser's capture clock after a stall: skip to the current slot, never burst.
-    const currentSlot = Math.floor((now - this.startedAt) / 20);
-    const tick = Math.max(this.nextTick, currentSlot);
-    this.stats.skippedTicks += tick - this.nextTick;
+    // Like a browser's capture clock after a stall: skip to the current step, never burst.
+    const currentStep = Math.floor((now - this.startedAt) / PHASE_MS);
+    const step = Math.max(this.nextStep, currentStep);
+    this.stats.skippedTicks += step - this.nextStep;
     this.stats.ticks++;
-    this.stats.lateMs.push(now - (this.startedAt + tick * 20));
-    this.nextTick = tick + 1;
-    for (const entry of this.entries) this.send(entry, tick);
+    this.stats.lateMs.push(now - (this.startedAt + step * PHASE_MS));
+    this.nextStep = step + 1;
+    const slot = Math.floor(step / PHASES);
+    for (const entry of this.phases[step % PHASES]!) this.send(entry, slot);
     this.schedule();
   };
 

@@ -2,6 +2,7 @@ import { createCipheriv, hash, type Cipher } from 'node:crypto';
 import {
   ProtectionProfileAes128CmHmacSha1_80 as AES_CM_128_HMAC_SHA1_80,
   RTCDtlsTransport,
+  RtcpHeader,
   RtpHeader,
   SrtpAuthenticationError,
   SrtpSession,
@@ -25,7 +26,7 @@ import {
  *
  * AEAD_AES_128_GCM cannot be done without a per-packet cipher in Node, so the DTLS handshake
  * is limited to AES_CM_128_HMAC_SHA1_80, which every WebRTC endpoint must support
- * (RFC 8827 §6.5). RTCP (a few packets per second) keeps werift's code.
+ * (RFC 8827 §6.5). SRTCP (§3.4) uses the same two primitives with its own keys.
  */
 
 /** The fields and methods of werift's (unexported) CipherAesCtr that this module uses. */
@@ -33,9 +34,14 @@ interface CtrCipher {
   srtpSessionKey: Buffer;
   srtpSessionSalt: Buffer;
   srtpSessionAuthTag: Buffer;
+  srtcpSessionKey: Buffer;
+  srtcpSessionSalt: Buffer;
+  srtcpSessionAuthTag: Buffer;
   authTagLength: number;
   encryptRtp(header: RtpHeader, payload: Buffer, rolloverCounter: number): Buffer;
   decryptRtp(cipherText: Buffer, rolloverCounter: number, header?: RtpHeader): [Buffer, RtpHeader];
+  encryptRTCP(rtcp: Buffer, srtcpIndex: number): Buffer;
+  decryptRTCP(encrypted: Buffer): [Buffer, RtcpHeader];
 }
 
 interface SessionKeys {
@@ -57,23 +63,31 @@ const counterView = new DataView(counterBlocks.buffer, counterBlocks.byteOffset,
 const innerInput = Buffer.alloc(SHA1_BLOCK + MAX_PACKET + 4);
 const outerInput = Buffer.alloc(SHA1_BLOCK + SHA1_LENGTH);
 
-const keysByCipher = new WeakMap<CtrCipher, SessionKeys>();
+const rtpKeysByCipher = new WeakMap<CtrCipher, SessionKeys>();
+const rtcpKeysByCipher = new WeakMap<CtrCipher, SessionKeys>();
+
+function makeKeys(encryptionKey: Buffer, authKey: Buffer): SessionKeys {
+  const keystream = createCipheriv('aes-128-ecb', encryptionKey, null);
+  keystream.setAutoPadding(false);
+  const innerPad = Buffer.alloc(SHA1_BLOCK, 0x36);
+  const outerPad = Buffer.alloc(SHA1_BLOCK, 0x5c);
+  // An HMAC key longer than the block would be hashed first; SRTP's is 20 bytes.
+  authKey.forEach((byte, i) => {
+    innerPad[i]! ^= byte;
+    outerPad[i]! ^= byte;
+  });
+  return { keystream, innerPad, outerPad };
+}
 
 function sessionKeys(cipher: CtrCipher): SessionKeys {
-  let keys = keysByCipher.get(cipher);
-  if (!keys) {
-    const keystream = createCipheriv('aes-128-ecb', cipher.srtpSessionKey, null);
-    keystream.setAutoPadding(false);
-    const innerPad = Buffer.alloc(SHA1_BLOCK, 0x36);
-    const outerPad = Buffer.alloc(SHA1_BLOCK, 0x5c);
-    // An HMAC key longer than the block would be hashed first; SRTP's is 20 bytes.
-    cipher.srtpSessionAuthTag.forEach((byte, i) => {
-      innerPad[i]! ^= byte;
-      outerPad[i]! ^= byte;
-    });
-    keys = { keystream, innerPad, outerPad };
-    keysByCipher.set(cipher, keys);
-  }
+  let keys = rtpKeysByCipher.get(cipher);
+  if (!keys) rtpKeysByCipher.set(cipher, (keys = makeKeys(cipher.srtpSessionKey, cipher.srtpSessionAuthTag)));
+  return keys;
+}
+
+function controlKeys(cipher: CtrCipher): SessionKeys {
+  let keys = rtcpKeysByCipher.get(cipher);
+  if (!keys) rtcpKeysByCipher.set(cipher, (keys = makeKeys(cipher.srtcpSessionKey, cipher.srtcpSessionAuthTag)));
   return keys;
 }
 
@@ -110,13 +124,16 @@ function xorInto(target: Buffer, targetAt: number, source: Buffer, sourceAt: num
   for (let i = done; i < length; i++) target[targetAt + i]! ^= keystream[i]!;
 }
 
-/** HMAC-SHA1(m ‖ ROC) (RFC 3711 §4.2), as a 20-character binary string. */
-function authTag(keys: SessionKeys, authenticated: Buffer, rolloverCounter: number): string {
+/** HMAC-SHA1(m ‖ ROC) (RFC 3711 §4.2; SRTCP has no ROC), as a 20-character binary string. */
+function authTag(keys: SessionKeys, authenticated: Buffer, rolloverCounter?: number): string {
   keys.innerPad.copy(innerInput, 0);
   authenticated.copy(innerInput, SHA1_BLOCK);
-  const end = SHA1_BLOCK + authenticated.length;
-  innerInput.writeUInt32BE(rolloverCounter >>> 0, end);
-  const inner = hash('sha1', innerInput.subarray(0, end + 4), 'binary');
+  let end = SHA1_BLOCK + authenticated.length;
+  if (rolloverCounter !== undefined) {
+    innerInput.writeUInt32BE(rolloverCounter >>> 0, end);
+    end += 4;
+  }
+  const inner = hash('sha1', innerInput.subarray(0, end), 'binary');
   keys.outerPad.copy(outerInput, 0);
   outerInput.write(inner, SHA1_BLOCK, SHA1_LENGTH, 'binary');
   return hash('sha1', outerInput, 'binary');
@@ -154,9 +171,7 @@ function decryptRtp(
   }
   const keys = sessionKeys(cipher);
   const expected = authTag(keys, cipherText.subarray(0, authTagOffset), rolloverCounter);
-  let difference = 0; // constant time over the tag, like timingSafeEqual
-  for (let i = 0; i < AUTH_TAG_LENGTH; i++) difference |= expected.charCodeAt(i) ^ cipherText[authTagOffset + i]!;
-  if (difference !== 0) throw new SrtpAuthenticationError(AUTH_MESSAGE);
+  if (!tagMatches(expected, cipherText, authTagOffset)) throw new SrtpAuthenticationError(AUTH_MESSAGE);
 
   const payloadAt = header.payloadOffset;
   const payloadLength = authTagOffset - payloadAt;
@@ -165,6 +180,54 @@ function decryptRtp(
   cipherText.copy(packet, 0, 0, payloadAt);
   xorInto(packet, payloadAt, cipherText, payloadAt, keystream, payloadLength);
   return [packet, withPadding(header, packet)];
+}
+
+/** Constant time over the tag, like timingSafeEqual. */
+function tagMatches(expected: string, packet: Buffer, tagAt: number): boolean {
+  let difference = 0;
+  for (let i = 0; i < AUTH_TAG_LENGTH; i++) difference |= expected.charCodeAt(i) ^ packet[tagAt + i]!;
+  return difference === 0;
+}
+
+const RTCP_CLEAR_BYTES = 8; // the header and sender SSRC stay in the clear
+const SRTCP_INDEX_BYTES = 4;
+
+/** RFC 3711 §3.4: encrypt after the first 8 bytes, append E-flag ‖ index, then the tag. */
+function encryptRtcp(cipher: CtrCipher, rtcp: Buffer, srtcpIndex: number, fallback: CtrCipher['encryptRTCP']): Buffer {
+  if (rtcp.length < RTCP_CLEAR_BYTES || rtcp.length > MAX_PACKET) return fallback.call(cipher, rtcp, srtcpIndex);
+  const keys = controlKeys(cipher);
+  const bodyLength = rtcp.length - RTCP_CLEAR_BYTES;
+  const keystream = keystreamFor(keys, cipher.srtcpSessionSalt, rtcp.readUInt32BE(4), srtcpIndex >>> 16, srtcpIndex & 0xffff, bodyLength);
+  const packet = Buffer.allocUnsafe(rtcp.length + SRTCP_INDEX_BYTES + AUTH_TAG_LENGTH);
+  rtcp.copy(packet, 0, 0, RTCP_CLEAR_BYTES);
+  xorInto(packet, RTCP_CLEAR_BYTES, rtcp, RTCP_CLEAR_BYTES, keystream, bodyLength);
+  packet.writeUInt32BE((srtcpIndex | 0x8000_0000) >>> 0, rtcp.length);
+  const authenticatedEnd = rtcp.length + SRTCP_INDEX_BYTES;
+  packet.write(authTag(keys, packet.subarray(0, authenticatedEnd)), authenticatedEnd, AUTH_TAG_LENGTH, 'binary');
+  return packet;
+}
+
+function decryptRtcp(cipher: CtrCipher, encrypted: Buffer, fallback: CtrCipher['decryptRTCP']): [Buffer, RtcpHeader] {
+  const tailAt = encrypted.length - AUTH_TAG_LENGTH - SRTCP_INDEX_BYTES;
+  if (tailAt < RTCP_CLEAR_BYTES || encrypted.length > MAX_PACKET) return fallback.call(cipher, encrypted);
+  const keys = controlKeys(cipher);
+  const tagAt = encrypted.length - AUTH_TAG_LENGTH;
+  if (!tagMatches(authTag(keys, encrypted.subarray(0, tagAt)), encrypted, tagAt)) {
+    throw new SrtpAuthenticationError('Failed to authenticate SRTCP packet');
+  }
+  const header = RtcpHeader.deSerialize(encrypted.subarray(0, 4));
+  const packet = Buffer.allocUnsafe(tailAt);
+  const indexWord = encrypted.readUInt32BE(tailAt);
+  if ((indexWord & 0x8000_0000) === 0) {
+    encrypted.copy(packet, 0, 0, tailAt); // sent unencrypted (E flag clear)
+    return [packet, header];
+  }
+  const srtcpIndex = indexWord & 0x7fff_ffff;
+  const bodyLength = tailAt - RTCP_CLEAR_BYTES;
+  const keystream = keystreamFor(keys, cipher.srtcpSessionSalt, encrypted.readUInt32BE(4), srtcpIndex >>> 16, srtcpIndex & 0xffff, bodyLength);
+  encrypted.copy(packet, 0, 0, RTCP_CLEAR_BYTES);
+  xorInto(packet, RTCP_CLEAR_BYTES, encrypted, RTCP_CLEAR_BYTES, keystream, bodyLength);
+  return [packet, header];
 }
 
 /** RFC 3550 §5.1 padding, checked as werift does once the payload is decrypted. */
@@ -199,13 +262,18 @@ export function installFastSrtp(): void {
   if (installed) return;
   installed = true;
   const prototype = weriftCtrCipherPrototype();
-  const originalEncrypt = prototype.encryptRtp;
-  const originalDecrypt = prototype.decryptRtp;
+  const { encryptRtp: originalEncrypt, decryptRtp: originalDecrypt, encryptRTCP: originalEncryptRtcp, decryptRTCP: originalDecryptRtcp } = prototype;
   prototype.encryptRtp = function (this: CtrCipher, header, payload, rolloverCounter) {
     return encryptRtp(this, header, payload, rolloverCounter, originalEncrypt);
   };
   prototype.decryptRtp = function (this: CtrCipher, cipherText, rolloverCounter, header) {
     return decryptRtp(this, cipherText, rolloverCounter, header, originalDecrypt);
+  };
+  prototype.encryptRTCP = function (this: CtrCipher, rtcp, srtcpIndex) {
+    return encryptRtcp(this, rtcp, srtcpIndex, originalEncryptRtcp);
+  };
+  prototype.decryptRTCP = function (this: CtrCipher, encrypted) {
+    return decryptRtcp(this, encrypted, originalDecryptRtcp);
   };
 
   const transport = RTCDtlsTransport.prototype as unknown as { srtpProfiles: number[]; start: (...args: unknown[]) => Promise<void> };

@@ -5,6 +5,7 @@ import {
   ProtectionProfileAes128CmHmacSha1_80 as AES_CM_128_HMAC_SHA1_80,
   RTCPeerConnection,
   RTCRtpCodecParameters,
+  RtcpHeader,
   RtpHeader,
   RtpPacket,
   SrtpAuthenticationError,
@@ -21,6 +22,8 @@ import path from 'node:path';
 const weriftPrototype = weriftCtrCipherPrototype();
 const weriftEncrypt = weriftPrototype.encryptRtp;
 const weriftDecrypt = weriftPrototype.decryptRtp;
+const weriftEncryptRtcp = weriftPrototype.encryptRTCP;
+const weriftDecryptRtcp = weriftPrototype.decryptRTCP;
 
 type Cipher = ReturnType<typeof weriftCtrCipherPrototype>;
 
@@ -90,6 +93,28 @@ describe('SRTP transform (AES_CM_128_HMAC_SHA1_80)', () => {
       }
     }
     expect(checked).toBe(payloads.length * 3);
+  });
+
+  it("protects RTCP (SRTCP) to the same bytes as werift, and reads werift's SRTCP back", () => {
+    expect(weriftPrototype.encryptRTCP).not.toBe(weriftEncryptRtcp);
+    const { sender, receiver } = ctrSessionPair();
+    // Sender reports, receiver reports, transport-wide feedback: 200 (SR), 201 (RR), 205 (RTPFB), 206 (PSFB).
+    for (const [i, type] of [200, 201, 205, 206, 201, 200].entries()) {
+      const body = randomBytes(4 + 24 * i);
+      const rtcp = Buffer.concat([RtcpHeader.serialize(type, i % 2, Buffer.alloc(0), (body.length + 4) / 4 - 1), body]);
+      for (const srtcpIndex of [0, 1, 0x1_0002, 0x7fff_ffff]) {
+        const ours = sender.encryptRTCP(rtcp, srtcpIndex);
+        const theirs = weriftEncryptRtcp.call(sender, rtcp, srtcpIndex);
+        expect(ours.equals(theirs), `type ${type}, index ${srtcpIndex}`).toBe(true);
+        const [ourPlain, ourHeader] = receiver.decryptRTCP(theirs);
+        const [theirPlain, theirHeader] = weriftDecryptRtcp.call(receiver, theirs);
+        expect(ourPlain.equals(theirPlain) && ourPlain.equals(rtcp)).toBe(true);
+        expect({ ...ourHeader }).toEqual({ ...theirHeader });
+        const tampered = Buffer.from(theirs);
+        tampered[10]! ^= 0x80;
+        expect(() => receiver.decryptRTCP(tampered)).toThrow(SrtpAuthenticationError);
+      }
+    }
   });
 
   it('decrypts padded packets with the padding size werift reports, and refuses impossible padding', () => {
