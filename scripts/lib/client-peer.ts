@@ -11,10 +11,13 @@ import {
 import { packetizeVp8 } from './vp8-packetizer.js';
 import { installFastRtpHeaderParser } from '../../server/media/rtp-header-parser.js';
 import { installFastSrtp } from '../../server/media/srtp-transform.js';
+import { installWeriftReceiveFastPaths } from '../../server/media/werift-receive-fast-paths.js';
 
 // The bench's client peers share the machine with the server: they use the same cheaper paths.
+// (They receive audio only, so the VP8 descriptor parser does not apply.)
 installFastRtpHeaderParser();
 installFastSrtp();
+installWeriftReceiveFastPaths();
 
 /**
  * A browser stand-in made of werift: sends Opus mic packets and VP8 frames, receives the

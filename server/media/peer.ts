@@ -15,9 +15,13 @@ import {
 
 import { installFastRtpHeaderParser } from './rtp-header-parser.js';
 import { installFastSrtp } from './srtp-transform.js';
+import { installFastVp8DescriptorParser } from './vp8-descriptor-parser.js';
+import { installWeriftReceiveFastPaths } from './werift-receive-fast-paths.js';
 
 installFastRtpHeaderParser();
 installFastSrtp();
+installFastVp8DescriptorParser();
+installWeriftReceiveFastPaths();
 
 export type VideoCodecName = 'VP8' | 'H264';
 export type PeerState = 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
