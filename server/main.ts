@@ -1,3 +1,4 @@
+import './gc-tuning.js';
 import { createServer } from 'node:https';
 import { Server as SocketServer } from 'socket.io';
 import { HistoryStore } from './assistant/history.js';

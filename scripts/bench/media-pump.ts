@@ -3,10 +3,13 @@
  * packets and a 640x480 VP8 clip. One drift-free timer drives every client: real browsers' capture
  * clocks are independent, so the clients are spread over five phases 4 ms apart rather than all
  * sending in the same millisecond; each sends a mic packet every 20 ms and a video frame every
- * 40 ms (half of them on odd slots). 80 clients cost one timer, not 160.
+ * 40 ms (half of them on odd slots). Video packets leave through a pacer, as a browser's do
+ * (2.5× the 1 Mbit/s media rate), so a keyframe is spread over ~130 ms rather than sent as one
+ * burst. 80 clients cost one timer, not 160.
  */
 import os from 'node:os';
 import path from 'node:path';
+import type { RtpPacket } from 'werift';
 import type { ClientPeer } from '../lib/client-peer.js';
 import { opusPacketsFromWav, vp8Frames } from '../lib/encoded-media.js';
 import { makeSpeechWav } from '../make-test-media.js';
@@ -25,7 +28,9 @@ export async function prepareMedia(question: string): Promise<BenchMedia> {
   const wav = await makeSpeechWav(question, path.join(mediaDir, `question-${question.replace(/\W+/g, '-')}.wav`), { padSeconds: 0.25 });
   const [questionPackets, videoFrames] = await Promise.all([
     opusPacketsFromWav(wav),
-    vp8Frames({ colour: 'blue', width: 640, height: 480, fps: 25, seconds: 4 }),
+    // 1 Mbit/s with the keyframe capped near 40 KB, as Chrome's encoder caps it (libvpx's
+    // unlimited first keyframe would be 127 KB).
+    vp8Frames({ colour: 'blue', width: 640, height: 480, fps: 25, seconds: 4, maxIntraRatePercent: 1500 }),
   ]);
   return { questionPackets, silencePacket: questionPackets[0]!, videoFrames };
 }
@@ -76,6 +81,8 @@ export class MicFeed {
 const SLOT_MS = 20;
 const PHASES = 5;
 const PHASE_MS = SLOT_MS / PHASES;
+/** Bytes a client's pacer may send per step: 2.5 × 1 Mbit/s, WebRTC's usual pacing factor. */
+const PACING_BYTES_PER_STEP = (2.5 * 1_000_000 * PHASE_MS) / 8 / 1000;
 
 interface PumpEntry {
   peer: ClientPeer;
@@ -83,6 +90,9 @@ interface PumpEntry {
   videoPhase: number;
   frameIndex: number;
   keyframeRequestsSeen: number;
+  /** Video packets waiting for the pacer, and the byte budget it has left. */
+  paced: RtpPacket[];
+  pacingCredit: number;
 }
 
 export interface PumpStats {
@@ -96,6 +106,7 @@ export interface PumpStats {
 export class MediaPump {
   /** Clients by the phase (0–4) of the 20 ms slot they send in. */
   private readonly phases = Array.from({ length: PHASES }, () => new Set<PumpEntry>());
+  private readonly all = new Set<PumpEntry>();
   private timer: NodeJS.Timeout | undefined;
   private startedAt = 0;
   /** Counts PHASE_MS steps: slot = floor(step / PHASES), phase = step % PHASES. */
@@ -114,12 +125,16 @@ export class MediaPump {
       videoPhase: Math.floor(index / PHASES) % 2,
       frameIndex: 0,
       keyframeRequestsSeen: peer.keyframeRequests,
+      paced: [],
+      pacingCredit: 0,
     };
+    this.all.add(entry);
     const phase = this.phases[index % PHASES]!;
     phase.add(entry);
     if (!this.timer) this.start();
     return () => {
       phase.delete(entry);
+      this.all.delete(entry);
     };
   }
 
@@ -134,6 +149,7 @@ export class MediaPump {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     for (const phase of this.phases) phase.clear();
+    this.all.clear();
   }
 
   private start(): void {
@@ -158,6 +174,7 @@ export class MediaPump {
     this.nextStep = step + 1;
     const slot = Math.floor(step / PHASES);
     for (const entry of this.phases[step % PHASES]!) this.send(entry, slot);
+    for (const entry of this.all) this.pace(entry);
     this.schedule();
   };
 
@@ -172,7 +189,22 @@ export class MediaPump {
       entry.keyframeRequestsSeen = entry.peer.keyframeRequests;
       entry.frameIndex = 0;
     }
-    entry.peer.sendVideoFrame(this.frames[entry.frameIndex]!);
+    entry.paced.push(...entry.peer.packetizeVideoFrame(this.frames[entry.frameIndex]!));
     entry.frameIndex = (entry.frameIndex + 1) % this.frames.length;
+  }
+
+  private pace(entry: PumpEntry): void {
+    if (entry.paced.length === 0) {
+      entry.pacingCredit = 0;
+      return;
+    }
+    entry.pacingCredit += PACING_BYTES_PER_STEP;
+    let sent = 0;
+    while (sent < entry.paced.length && entry.pacingCredit > 0) {
+      const packet = entry.paced[sent++]!;
+      entry.pacingCredit -= packet.payload.length + 12;
+      entry.peer.sendVideoPacket(packet);
+    }
+    entry.paced.splice(0, sent);
   }
 }

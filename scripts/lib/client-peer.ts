@@ -88,12 +88,21 @@ export class ClientPeer {
     this.micTs += 960;
   }
 
-  /** One VP8 frame, 40 ms at 25 fps on the 90 kHz clock. */
+  /** One VP8 frame, 40 ms at 25 fps on the 90 kHz clock, all its packets at once. */
   sendVideoFrame(frame: Buffer, frameDurationMs = 40): void {
+    for (const packet of this.packetizeVideoFrame(frame, frameDurationMs)) this.sendVideoPacket(packet);
+  }
+
+  /** One VP8 frame as RTP packets to send (paced by the caller); advances sequence and timestamp. */
+  packetizeVideoFrame(frame: Buffer, frameDurationMs = 40): RtpPacket[] {
     const packets = packetizeVp8(frame, { payloadType: 96, ssrc: 0, timestamp: this.camTs, sequenceNumber: this.camSeq });
-    for (const packet of packets) this.camTrack.writeRtp(packet);
     this.camSeq = (this.camSeq + packets.length) & 0xffff;
     this.camTs += frameDurationMs * 90;
+    return packets;
+  }
+
+  sendVideoPacket(packet: RtpPacket): void {
+    this.camTrack.writeRtp(packet);
   }
 
   async close(): Promise<void> {

@@ -44,13 +44,24 @@ export async function opusPacketsFromWav(wavPath: string, bitrate = 32000): Prom
   return packets;
 }
 
+export interface Vp8ClipOptions {
+  colour?: string;
+  width?: number;
+  height?: number;
+  fps?: number;
+  seconds?: number;
+  /** Cap on a keyframe's size, in percent of the average frame (libvpx rc_max_intra_bitrate_pct). */
+  maxIntraRatePercent?: number;
+}
+
 /** VP8 frames (first one a keyframe) of a moving test pattern tinted `colour`, made by libvpx. */
-export async function vp8Frames(options: { colour?: string; width?: number; height?: number; fps?: number; seconds?: number } = {}): Promise<Buffer[]> {
-  const { colour = 'red', width = 640, height = 480, fps = 25, seconds = 2 } = options;
+export async function vp8Frames(options: Vp8ClipOptions = {}): Promise<Buffer[]> {
+  const { colour = 'red', width = 640, height = 480, fps = 25, seconds = 2, maxIntraRatePercent } = options;
+  const intraCap = maxIntraRatePercent === undefined ? [] : ['-max-intra-rate', String(maxIntraRatePercent)];
   const source = `color=c=${colour}:s=${width}x${height}:r=${fps}:d=${seconds}`;
   const { stdout } = await run(
     ffmpegPath(),
-    ['-v', 'error', '-f', 'lavfi', '-i', source, '-vf', 'noise=alls=8:allf=t', '-c:v', 'libvpx', '-b:v', '1M', '-g', '100000',
+    ['-v', 'error', '-f', 'lavfi', '-i', source, '-vf', 'noise=alls=8:allf=t', '-c:v', 'libvpx', '-b:v', '1M', '-g', '100000', ...intraCap,
       '-deadline', 'realtime', '-cpu-used', '8', '-f', 'ivf', 'pipe:1'],
     { encoding: 'buffer', maxBuffer: 256 * 1024 * 1024 },
   );
