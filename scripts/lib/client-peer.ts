@@ -12,12 +12,14 @@ import { packetizeVp8 } from './vp8-packetizer.js';
 import { installFastRtpHeaderParser } from '../../server/media/rtp-header-parser.js';
 import { installFastSrtp } from '../../server/media/srtp-transform.js';
 import { installWeriftReceiveFastPaths } from '../../server/media/werift-receive-fast-paths.js';
+import { installWeriftSendFastPaths } from '../../server/media/werift-send-fast-paths.js';
 
 // The bench's client peers share the machine with the server: they use the same cheaper paths.
 // (They receive audio only, so the VP8 descriptor parser does not apply.)
 installFastRtpHeaderParser();
 installFastSrtp();
 installWeriftReceiveFastPaths();
+installWeriftSendFastPaths();
 
 /**
  * A browser stand-in made of werift: sends Opus mic packets and VP8 frames, receives the

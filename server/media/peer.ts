@@ -17,11 +17,13 @@ import { installFastRtpHeaderParser } from './rtp-header-parser.js';
 import { installFastSrtp } from './srtp-transform.js';
 import { installFastVp8DescriptorParser } from './vp8-descriptor-parser.js';
 import { installWeriftReceiveFastPaths } from './werift-receive-fast-paths.js';
+import { installWeriftSendFastPaths } from './werift-send-fast-paths.js';
 
 installFastRtpHeaderParser();
 installFastSrtp();
 installFastVp8DescriptorParser();
 installWeriftReceiveFastPaths();
+installWeriftSendFastPaths();
 
 export type VideoCodecName = 'VP8' | 'H264';
 export type PeerState = 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
