@@ -118,7 +118,10 @@ async function main(): Promise<void> {
       // server (spawned earlier) keeps its priority; on Linux this changes this thread only.
       os.setPriority(10);
       log(`capacity: steps ${options.steps.join(', ')} sessions, ${options.holdSeconds} s each (bench at nice 10)…`);
-      capacity = await runCapacity({ server, media, pump, steps: options.steps, holdSeconds: options.holdSeconds, question, deadline: deadline.signal, log });
+      capacity = await runCapacity({
+        server, media, pump, steps: options.steps, holdSeconds: options.holdSeconds, question, deadline: deadline.signal, log,
+        benchHelperPids: fake ? [fake.pid] : [],
+      });
     }
   } catch (err) {
     failure = err instanceof Error ? err.stack ?? err.message : String(err);

@@ -10,6 +10,7 @@ import { createHttpApp } from './http.js';
 import { createLogger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
 import { attachSignaling } from './signaling.js';
+import { warmSnapshotPipeline } from './media/frame-snapshot.js';
 
 function readSettings(): Settings {
   try {
@@ -61,6 +62,7 @@ server.listen(settings.PORT, settings.HOST, () => {
   console.log(`\n  Webcam assistant on https://${shownHost}:${port}  (engine: ${engine.name})`);
   if (note) console.log(`  ${note}`);
   if (tls.origin !== 'given') console.log('  The certificate is self-signed: accept the browser warning once.\n');
+  warmSnapshotPipeline().catch((error: unknown) => logger.warn({ err: error }, 'snapshot pipeline warm-up failed'));
 });
 
 let stopping = false;

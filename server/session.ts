@@ -51,6 +51,7 @@ export class Session {
 
   constructor(private readonly deps: SessionDeps) {
     const { settings, metrics } = deps;
+    deps.engine.prewarm?.();
     this.peer = new MediaPeer({
       onMicRtp: (rtp) => this.mic.pushRtp(rtp),
       onVideoRtp: (rtp, codec) => this.onVideoRtp(rtp, codec),
@@ -92,7 +93,11 @@ export class Session {
     this.cancel(); // barge-in: talking over the assistant (or a spoken error) stops it
     this.peer.requestKeyframe();
     clearInterval(this.keyframeTimer);
-    this.keyframeTimer = setInterval(() => this.peer.requestKeyframe(), KEYFRAME_INTERVAL_WHILE_LISTENING_MS);
+    this.deps.engine.prewarm?.(); // and each second while held: idle connections close after 3–4 s
+    this.keyframeTimer = setInterval(() => {
+      this.peer.requestKeyframe();
+      this.deps.engine.prewarm?.();
+    }, KEYFRAME_INTERVAL_WHILE_LISTENING_MS);
     // The recorder cuts at the limit in media time; this catches a hold whose audio stopped coming.
     clearTimeout(this.holdTimer);
     this.holdTimer = setTimeout(() => this.cutLongHold(), this.deps.settings.MAX_HOLD_SECONDS * 1000 + 1000);

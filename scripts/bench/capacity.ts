@@ -157,7 +157,14 @@ export async function runCapacity(options: {
   question: string;
   deadline: AbortSignal;
   log: (line: string) => void;
+  /** The bench's own helper processes (the fake OpenAI server): counted as bench, not others. */
+  benchHelperPids?: number[];
 }): Promise<CapacityResult> {
+  const helperPids = options.benchHelperPids ?? [];
+  const helperSeconds = () => helperPids.reduce((sum, pid) => {
+    const sample = sampleProcess(pid);
+    return sum + sample.processSeconds + sample.childrenSeconds;
+  }, 0);
   const { server, media, pump } = options;
   const sessions: LoadedSession[] = [];
   const steps: CapacityStep[] = [];
@@ -191,11 +198,13 @@ export async function runCapacity(options: {
       const [metricsBefore, procBefore, machineBefore, benchBefore] = [
         await server.metricsText(), sampleProcess(server.pid), sampleMachine(), sampleProcess(process.pid),
       ];
+      const helpersBefore = helperSeconds();
       const tableBefore = sampleProcessTable();
       const holdStartUs = Number(process.hrtime.bigint() / 1000n);
       await sleep(options.holdSeconds * 1000);
       const holdEndUs = Number(process.hrtime.bigint() / 1000n);
       const tableAfter = sampleProcessTable();
+      const helpersAfter = helperSeconds();
       const [metricsAfter, procAfter, machineAfter, benchAfter] = [
         await server.metricsText(), sampleProcess(server.pid), sampleMachine(), sampleProcess(process.pid),
       ];
@@ -235,12 +244,12 @@ export async function runCapacity(options: {
           interArrivalJitterMs: roundedSummary(jitter),
         },
         machineBusy: round(machineBusy(machineBefore, machineAfter), 3),
-        // The bench process and its children (the fake's flite/ffmpeg, if any ran).
-        benchCores: round(coresUsed(benchAfter.processSeconds + benchAfter.childrenSeconds - benchBefore.processSeconds - benchBefore.childrenSeconds, procBefore.at, procAfter.at), 3),
+        // The bench process, its helpers (the fake OpenAI server) and their children.
+        benchCores: round(coresUsed(benchAfter.processSeconds + benchAfter.childrenSeconds - benchBefore.processSeconds - benchBefore.childrenSeconds + helpersAfter - helpersBefore, procBefore.at, procAfter.at), 3),
         benchPumpLateP99Ms: round(summarise(pumpStats.lateMs).p99),
         holdMonotonicUs: [holdStartUs, holdEndUs],
         otherCores: 0,
-        busiestOthers: busiestProcesses(tableBefore, tableAfter, new Set([server.pid, process.pid])),
+        busiestOthers: busiestProcesses(tableBefore, tableAfter, new Set([server.pid, process.pid, ...helperPids])),
         ...kernelAndSteal(machineBefore, machineAfter, os.cpus().length),
         failures: [],
         warnings: [],

@@ -3,13 +3,14 @@
  * and times the reply. Server-added latency = (release → first reply speech packet) minus the
  * model time on the critical path as the fake OpenAI server saw it (STT whole answer + chat until
  * the first sentence is complete + TTS first byte). Durations are taken within one clock each:
- * the bench's (client + in-process fake) or the server's (its turn timeline), never across.
+ * the bench's (client), the fake's (its own process) or the server's (its turn timeline), never
+ * across: the fake's records are fetched after each turn, and only its own spans are used.
  *
  * With the offline engine there is no remote model: model time is 0 and everything from release
  * to the first reply packet is the server's, including its local pocketsphinx and flite + ffmpeg
  * processes. Its long spoken reply is cancelled once the first packet arrives, to keep turns short.
  */
-import type { FakeOpenAI, RecordedRequest } from '../../test/fake-openai/server.js';
+import type { FakeOpenAIProcess, RequestTiming } from '../../test/fake-openai/process.js';
 import type { TimelineEntry } from '../../server/protocol.js';
 import { BenchSession, isSilence } from './bench-session.js';
 import type { BenchMedia, MediaPump } from './media-pump.js';
@@ -75,7 +76,7 @@ export function firstSentenceChunkIndex(reply: string): number {
   return index === -1 ? words.length + 1 : Math.min(index + 2, words.length + 1);
 }
 
-function modelTime(stt: RecordedRequest, chat: RecordedRequest, speech: RecordedRequest, sentenceChunk: number): ModelTime {
+function modelTime(stt: RequestTiming, chat: RequestTiming, speech: RequestTiming, sentenceChunk: number): ModelTime {
   const sttMs = stt.lastByteAt! - stt.receivedAt;
   const gap = chat.chunksSent > 1 ? (chat.lastByteAt! - chat.firstByteAt!) / (chat.chunksSent - 1) : 0;
   const chatMs = chat.firstByteAt! + Math.min(sentenceChunk, chat.chunksSent - 1) * gap - chat.receivedAt;
@@ -92,7 +93,7 @@ const NO_MODEL: ModelTime = { sttMs: 0, chatMs: 0, ttsFirstByteMs: 0, totalMs: 0
 export async function runLatency(options: {
   baseUrl: string;
   /** The fake OpenAI API the server talks to; undefined with the offline engine. */
-  fake: FakeOpenAI | undefined;
+  fake: Pick<FakeOpenAIProcess, 'takeRequests'> | undefined;
   media: BenchMedia;
   pump: MediaPump;
   turns: number;
@@ -124,7 +125,7 @@ export async function runLatency(options: {
 
   async function oneTurn(s: BenchSession, index: number): Promise<LatencyTurn> {
     s.clearTurnEnds();
-    if (fake) fake.requests.length = 0;
+    if (fake) await fake.takeRequests(); // forget the previous turn's requests
     let releasedAt: number | undefined;
     let firstSpeechAt: number | undefined;
     s.onReplyPacket = (rtp, at) => {
@@ -146,17 +147,15 @@ export async function runLatency(options: {
     const heard = s.userTexts.at(-1)?.text;
     if (end.cancelled && (fake || firstSpeechAt === undefined)) return { index, error: 'turn was cancelled', timeline: end.timeline };
     if (firstSpeechAt === undefined) return { index, error: 'no reply speech packet arrived', timeline: end.timeline };
-    const measured = fake ? modelTimeOfTurn(releasedAt!, end.at) : NO_MODEL;
+    const measured = fake ? modelTimeOfTurn(await fake.takeRequests()) : NO_MODEL;
     if (typeof measured === 'string') return { index, error: measured, timeline: end.timeline };
     return turnFigures(index, releasedAt!, firstSpeechAt, measured, end.timeline, heard);
   }
 
-  /** The model time the fake saw between release and turn end, or why it cannot be told. */
-  function modelTimeOfTurn(turnStartedAt: number, endAt: number): ModelTime | string {
-    if (!fake) return NO_MODEL;
-    const inTurn = (r: RecordedRequest) => r.receivedAt >= turnStartedAt && r.receivedAt <= endAt;
-    const first = (endpoint: RecordedRequest['endpoint']) =>
-      fake.requests.filter((r) => r.endpoint === endpoint && inTurn(r)).sort((a, b) => a.receivedAt - b.receivedAt)[0];
+  /** The model time the fake saw during the turn (its requests since the turn began), or why it cannot be told. */
+  function modelTimeOfTurn(requests: readonly RequestTiming[]): ModelTime | string {
+    const first = (endpoint: RequestTiming['endpoint']) =>
+      requests.filter((r) => r.endpoint === endpoint).sort((a, b) => a.receivedAt - b.receivedAt)[0];
     const [stt, chat, speech] = [first('transcriptions'), first('chat'), first('speech')];
     if (!stt?.lastByteAt || !chat?.firstByteAt || !speech?.firstByteAt) return 'the fake did not see all three model calls';
     return modelTime(stt, chat, speech, sentenceChunk);

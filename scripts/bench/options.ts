@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 
 /** Everything a bench run can be told from the command line. */
 export interface BenchOptions {
-  /** Which assistant engine the server runs: `openai` against the in-process fake, or `offline`. */
+  /** Which assistant engine the server runs: `openai` against the fake (its own child process), or `offline`. */
   engine: 'openai' | 'offline';
   turns: number;
   /** Concurrent sessions to hold, in order; the ramp stops at the first step that fails. */

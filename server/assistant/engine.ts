@@ -38,6 +38,8 @@ export interface AssistantEngine {
   chat(history: readonly ChatMessage[], question: ChatMessage, signal: AbortSignal): AsyncIterable<string>;
   /** Streams one sentence of speech as Ogg-Opus bytes, in whatever chunks they arrive. */
   speak(sentence: string, signal: AbortSignal): AsyncIterable<Buffer>;
+  /** A turn may come soon: get ready for it (e.g. open connections). Cheap to call often, never throws. */
+  prewarm?(): void;
 }
 
 /** A failure the user should hear about in plain words (bad key, rate limit, engine missing…). */

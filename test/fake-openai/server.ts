@@ -202,6 +202,7 @@ export async function startFakeOpenAI(initial: FakeOpenAIOptions = {}): Promise<
       method: req.method ?? '',
       path: req.url ?? '',
       headers: req.headers,
+      remotePort: req.socket.remotePort,
       fields: {},
       files: [],
       receivedAt: performance.now(),

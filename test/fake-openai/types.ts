@@ -41,6 +41,8 @@ export interface RecordedRequest {
   /** Path and query as received, e.g. `/v1/chat/completions`. */
   path: string;
   headers: http.IncomingHttpHeaders;
+  /** The client's side of the connection: requests that share a connection share this port. */
+  remotePort?: number;
   /** Parsed JSON body (chat, speech). */
   json?: unknown;
   /** Text fields of a multipart body (transcriptions). */

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { snapshotJpeg } from '../../server/media/frame-snapshot.js';
+import { snapshotJpeg, warmSnapshotPipeline } from '../../server/media/frame-snapshot.js';
 import type { EncodedFrame } from '../../server/media/video-frames.js';
 
 /** Red for the first second, blue after: the keyframe is red, the newest frame blue. */
@@ -116,5 +116,13 @@ describe('snapshotJpeg', () => {
     const pending = snapshotJpeg(frames, 'VP8', { ...options, signal: controller.signal });
     controller.abort(new Error('turn cancelled'));
     await expect(pending).rejects.toThrow(/cancelled|abort/i);
+  });
+});
+
+describe('warmSnapshotPipeline', () => {
+  it('runs the real decode and JPEG encode once on a frame ffmpeg makes for it', async () => {
+    const snapshot = await warmSnapshotPipeline();
+    expect(snapshot.jpeg.subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
+    expect([snapshot.width, snapshot.height]).toEqual([64, 48]);
   });
 });

@@ -7,6 +7,7 @@ import type { ChatCompletionContentPart, ChatCompletionMessageParam } from 'open
 import type { Settings } from '../../config.js';
 import { encodeWav } from '../../media/wav.js';
 import type { AssistantEngine, ChatMessage, MicSegment } from '../engine.js';
+import { ConnectionWarmer } from './connection-warmer.js';
 import {
   EngineAbortError,
   type FailureContext,
@@ -16,6 +17,7 @@ import {
   streamCutError,
   toEngineError,
 } from './errors.js';
+import { rehearseCalls } from './rehearsal.js';
 
 export { EngineAbortError, isAbortError };
 
@@ -88,9 +90,13 @@ export class OpenAIEngine implements AssistantEngine {
   readonly name = 'openai' as const;
   private readonly client: OpenAI;
   private readonly keySetting: string;
+  private readonly warmer: ConnectionWarmer;
+  private rehearsal?: Promise<boolean>;
 
   constructor(private readonly settings: OpenAIEngineSettings) {
-    const common = { timeout: settings.MODEL_TIMEOUT_MS, maxRetries: settings.MODEL_MAX_RETRIES };
+    // One fetch for the client and the warmer, so warm-ups open connections in the client's pool.
+    const fetch = (input: string | URL | Request, init?: RequestInit) => globalThis.fetch(input, init);
+    const common = { timeout: settings.MODEL_TIMEOUT_MS, maxRetries: settings.MODEL_MAX_RETRIES, fetch };
     if (settings.AZURE_OPENAI_ENDPOINT) {
       this.keySetting = 'AZURE_OPENAI_API_KEY';
       this.client = new AzureOpenAI({
@@ -103,6 +109,21 @@ export class OpenAIEngine implements AssistantEngine {
       this.keySetting = 'OPENAI_API_KEY';
       this.client = new OpenAI({ ...common, apiKey: settings.OPENAI_API_KEY, baseURL: settings.OPENAI_BASE_URL });
     }
+    this.warmer = new ConnectionWarmer(this.client.baseURL, fetch);
+  }
+
+  /**
+   * Gets the next turn's requests ready: opens connections to the API (no credentials, nothing
+   * billed) and, the first time, rehearses the calls locally. Cheap to call often; never throws.
+   */
+  prewarm(): void {
+    this.warmer.warm();
+    this.rehearsal ??= rehearseCalls();
+  }
+
+  /** Resolves when the warm-ups started so far are over (for tests). */
+  async prewarmSettled(): Promise<void> {
+    await Promise.all([this.warmer.settled(), this.rehearsal]);
   }
 
   /** The API base URL requests go to. */
