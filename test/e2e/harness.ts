@@ -49,6 +49,11 @@ export interface RunningServer {
   logs(): string;
 }
 
+/** After a failed case: the tail of the server's log and the page's errors, for the CI log. */
+export function printFailureContext(server: RunningServer, pageErrors: readonly string[], logChars = 4000): void {
+  console.log(`--- server log (tail) ---\n${server.logs().slice(-logChars)}\n--- page errors ---\n${pageErrors.join('\n')}`);
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = net.createServer();

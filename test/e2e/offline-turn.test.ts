@@ -11,7 +11,7 @@ import { DEFAULT_MEDIA_DIR, makeSolidY4m, makeSpeechWav, wavDurationSeconds } fr
 import {
   askLoopedQuestion, holdToTalk, inboundAudioStats, type InboundAudioStats, lastMessage, launchBrowser, type LoopedSpeech,
   messageCount, openPage, PAGE_PC, pageExposesPc, peerConnectionState, remoteAudioMarks, rmsWindows, type RunningServer, startRemoteAudioCapture,
-  startServer, stopRemoteAudioCapture, transcribePcm16k, waitForRemoteAudioLoud, waitForReplyDone, waitForState, wordOverlap,
+  startServer, stopRemoteAudioCapture, transcribePcm16k, waitForRemoteAudioLoud, waitForReplyDone, waitForState, wordOverlap, printFailureContext,
 } from './harness.js';
 
 const QUESTION = 'please tell me what colour you can see';
@@ -49,7 +49,7 @@ afterAll(async () => {
 
 afterEach(({ task }) => {
   if (task.result?.state === 'fail') {
-    console.log(`--- server log (tail) ---\n${server.logs().slice(-3000)}\n--- page errors ---\n${pageErrors.join('\n')}`);
+    printFailureContext(server, pageErrors, 3000);
   }
 });
 

@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_MEDIA_DIR, makeSolidY4m, makeSpeechWav } from '../../scripts/make-test-media.js';
 import type { FakeEndpoint } from '../fake-openai/server.js';
 import {
-  messageCount, rmsWindows, startRemoteAudioCapture, stopRemoteAudioCapture, waitForReplyDone, waitForState,
+  messageCount, rmsWindows, startRemoteAudioCapture, stopRemoteAudioCapture, waitForReplyDone, waitForState, printFailureContext,
 } from './harness.js';
 import {
   askTyped, errorText, findSecret, lastTurnDone, loudMs, type OpenAIRig, startOpenAIRig, waitForErrorText,
@@ -44,7 +44,7 @@ afterAll(async () => {
 
 afterEach(({ task }) => {
   if (task.result?.state === 'fail' && rig) {
-    console.log(`--- server log (tail) ---\n${rig.server.logs().slice(-4000)}\n--- page errors ---\n${rig.pageErrors.join('\n')}`);
+    printFailureContext(rig.server, rig.pageErrors);
   }
   // Whatever happened, the next case starts from a well-behaved fake.
   rig?.fake.configure({ apiKey: API_KEY, models: undefined });

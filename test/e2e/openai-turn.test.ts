@@ -13,7 +13,7 @@ import { recogniseSpeech, summariseImage } from '../fake-openai/media.js';
 import type { ChatReplyInput } from '../fake-openai/wire.js';
 import {
   askLoopedQuestion, lastMessage, type LoopedSpeech, messageCount, remoteAudioMarks, rmsWindows, startRemoteAudioCapture,
-  stopRemoteAudioCapture, transcribePcm16k, waitForReplyDone, waitForState, wordOverlap,
+  stopRemoteAudioCapture, transcribePcm16k, waitForReplyDone, waitForState, wordOverlap, printFailureContext,
 } from './harness.js';
 import {
   askTyped, chatTurnsOf, findSecret, loudMs, type OpenAIRig, replyGrowth, startOpenAIRig, summarisePicture,
@@ -78,7 +78,7 @@ afterAll(async () => {
 
 afterEach(({ task }) => {
   if (task.result?.state === 'fail' && rig) {
-    console.log(`--- server log (tail) ---\n${rig.server.logs().slice(-4000)}\n--- page errors ---\n${rig.pageErrors.join('\n')}`);
+    printFailureContext(rig.server, rig.pageErrors);
   }
 });
 
