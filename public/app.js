@@ -4,9 +4,11 @@ import { LocalMedia, describeMediaError } from './js/media.js';
 import { startMicMeter } from './js/mic-meter.js';
 import { createPeer, negotiate } from './js/peer.js';
 import { wireControls, showSource } from './js/controls.js';
-import { showHistory, addUserTurn, addAssistantDelta, finishAssistantTurn } from './js/conversation.js';
 import {
-  setServerState, setPeerConnected, currentState, showError, clearError, clearFatal, showNotice, showEngineNote,
+  showHistory, addUserTurn, addAssistantDelta, finishAssistantTurn, showPartialUserTurn, dropPartialUserTurn,
+} from './js/conversation.js';
+import {
+  setServerState, setPeerConnected, currentState, showError, clearError, clearFatal, showNotice, showEngineNote, showStages,
 } from './js/status.js';
 
 const HELLO_TIMEOUT_MS = 5000;
@@ -126,6 +128,7 @@ socket.on('connect', async () => {
     const reply = await socket.timeout(HELLO_TIMEOUT_MS).emitWithAck('hello', { sessionId: sessionId() });
     if (myGeneration !== generation) return;
     showEngineNote(reply?.engine, reply?.engineNote);
+    showStages(reply?.stages);
     showHistory(reply?.history ?? []);
   } catch (error) {
     console.warn('hello got no answer', error);
@@ -144,7 +147,12 @@ socket.on('connect_error', () => {
   if (failedAttempts === 3 || !socket.active) showError('Cannot reach the server. Retrying…');
 });
 
-socket.on('state', (message) => setServerState(message?.state));
+socket.on('state', (message) => {
+  // A partial question left when listening starts again or the turn ends without one was dropped.
+  if (message?.state === 'ready' || message?.state === 'listening') dropPartialUserTurn();
+  setServerState(message?.state);
+});
+socket.on('turn:partial', (message) => showPartialUserTurn(message ?? {}));
 socket.on('turn:user', (message) => {
   clearError();
   addUserTurn(message);

@@ -1,5 +1,6 @@
 import { config as loadDotenv } from 'dotenv';
 import { z } from 'zod';
+import { engineName, resolveStages, type ResolvedStages } from './stage-settings.js';
 
 /** Every setting the server reads, from the environment (and `.env`), validated once at start. */
 /** A whole number setting; blank counts as unset (z.coerce alone would read '' as 0). */
@@ -8,10 +9,19 @@ const intFrom = (def: number, min: number, max: number) =>
     (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),
     z.coerce.number().int().min(min).max(max).default(def),
   );
+const providerSetting = z
+  .enum(['openai', 'offline'], { message: 'must be "openai" or "offline"' })
+  .optional()
+  .or(z.literal('').transform(() => undefined));
 const optionalText = z
   .string()
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+/** One of `values`; blank (a `NAME=` line in .env) counts as unset. */
+const choiceFrom = <const T extends readonly [string, ...string[]]>(values: T, def: T[number]) =>
+  z.preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : value), z.enum(values).default(def));
+const optionalUrl = optionalText.pipe(z.string().url().optional());
 
 export const settingsSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -21,12 +31,23 @@ export const settingsSchema = z.object({
   CERTS_DIR: z.string().default('certs'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
-  ASSISTANT_ENGINE: z
-    .enum(['openai', 'offline'], { message: 'must be "openai" or "offline"' })
-    .optional()
-    .or(z.literal('').transform(() => undefined)),
+  ASSISTANT_ENGINE: providerSetting,
   OPENAI_API_KEY: optionalText,
-  OPENAI_BASE_URL: optionalText.pipe(z.string().url().optional()),
+  OPENAI_BASE_URL: optionalUrl,
+  /** Per-stage provider and endpoint (DESIGN.md "Stages and providers"); see stage-settings.ts. */
+  STT_PROVIDER: providerSetting,
+  CHAT_PROVIDER: providerSetting,
+  TTS_PROVIDER: providerSetting,
+  STT_BASE_URL: optionalUrl,
+  STT_API_KEY: optionalText,
+  CHAT_BASE_URL: optionalUrl,
+  CHAT_API_KEY: optionalText,
+  TTS_BASE_URL: optionalUrl,
+  TTS_API_KEY: optionalText,
+  /** What is asked of the TTS server; anything but Ogg-Opus is encoded to Opus here. */
+  TTS_FORMAT: choiceFrom(['opus', 'wav', 'pcm', 'mp3'], 'opus'),
+  /** Mic audio to the STT provider while the user talks: on | off | auto (on for api.openai.com). */
+  STT_STREAMING: choiceFrom(['on', 'off', 'auto'], 'auto'),
   STT_MODEL: z.string().min(1).default('gpt-4o-mini-transcribe'),
   CHAT_MODEL: z.string().min(1).default('gpt-4.1-mini'),
   TTS_MODEL: z.string().min(1).default('gpt-4o-mini-tts'),
@@ -58,7 +79,11 @@ export const settingsSchema = z.object({
   FFMPEG_PATH: optionalText,
 });
 
-export type Settings = z.infer<typeof settingsSchema> & { engine: 'openai' | 'offline' };
+export type Settings = z.infer<typeof settingsSchema> & {
+  /** `openai` or `offline` when every stage has that provider, else `mixed`. */
+  engine: 'openai' | 'offline' | 'mixed';
+  stages: ResolvedStages;
+};
 
 export class SettingsError extends Error {
   override name = 'SettingsError';
@@ -72,14 +97,9 @@ export function parseSettings(env: NodeJS.ProcessEnv): Settings {
     throw new SettingsError(`Invalid settings:\n${lines.join('\n')}`);
   }
   const s = parsed.data;
-  const hasKey = Boolean(s.OPENAI_API_KEY || s.AZURE_OPENAI_API_KEY);
-  const engine = s.ASSISTANT_ENGINE ?? (hasKey ? 'openai' : 'offline');
-  if (engine === 'openai' && !hasKey) {
-    throw new SettingsError(
-      'Invalid settings:\n  ASSISTANT_ENGINE=openai needs OPENAI_API_KEY (or AZURE_OPENAI_API_KEY with AZURE_OPENAI_ENDPOINT).',
-    );
-  }
-  return { ...s, engine };
+  const { stages, problems } = resolveStages(s);
+  if (problems.length > 0) throw new SettingsError(`Invalid settings:\n${problems.join('\n')}`);
+  return { ...s, engine: engineName(stages), stages };
 }
 
 /** Reads `.env` (if any; real environment wins) and parses. */

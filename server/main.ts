@@ -2,10 +2,10 @@ import './gc-tuning.js';
 import { createServer } from 'node:https';
 import { Server as SocketServer } from 'socket.io';
 import { HistoryStore } from './assistant/history.js';
-import { offlineSpeak } from './assistant/offline/offline-speaker.js';
+import { OfflineSpeaker } from './assistant/offline/speaker.js';
 import { loadOrCreateTls } from './certs.js';
 import { loadSettings, SettingsError, type Settings } from './config.js';
-import { createEngine } from './engines.js';
+import { createEngine, describeStages, warmSpeechTranscoding } from './engines.js';
 import { createHttpApp } from './http.js';
 import { createLogger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
@@ -27,7 +27,8 @@ function readSettings(): Settings {
 const settings = readSettings();
 const logger = createLogger(settings.LOG_LEVEL);
 const metrics = new ServerMetrics();
-const { engine, note } = createEngine(settings);
+const { engine, note, stages } = createEngine(settings);
+const errorSpeaker = new OfflineSpeaker();
 const tls = loadOrCreateTls({
   certPath: settings.TLS_CERT,
   keyPath: settings.TLS_KEY,
@@ -46,11 +47,12 @@ const io = new SocketServer(server, { serveClient: true, maxHttpBufferSize: 1e6 
 signaling = attachSignaling(io, {
   engine,
   engineNote: note,
+  stages,
   settings,
   logger,
   metrics,
   histories: new HistoryStore({ budgetChars: settings.HISTORY_BUDGET_CHARS, keepImages: 2 }),
-  errorVoice: (sentence, signal) => offlineSpeak(sentence, signal),
+  errorVoice: (sentence, signal) => errorSpeaker.speak(sentence, signal),
 });
 
 server.listen(settings.PORT, settings.HOST, () => {
@@ -60,8 +62,10 @@ server.listen(settings.PORT, settings.HOST, () => {
   const shownHost = settings.HOST === '127.0.0.1' || settings.HOST === '0.0.0.0' ? 'localhost' : settings.HOST;
   logger.info({ engine: engine.name, port, cert: tls.origin === 'created' ? `created ${tls.certPath}` : tls.origin }, 'listening');
   console.log(`\n  Webcam assistant on https://${shownHost}:${port}  (engine: ${engine.name})`);
+  for (const line of describeStages(stages)) console.log(`    ${line}`);
   if (note) console.log(`  ${note}`);
   if (tls.origin !== 'given') console.log('  The certificate is self-signed: accept the browser warning once.\n');
+  warmSpeechTranscoding(settings).catch((error: unknown) => logger.warn({ err: error }, 'speech transcoder warm-up failed'));
   warmSnapshotPipeline().catch((error: unknown) => logger.warn({ err: error }, 'snapshot pipeline warm-up failed'));
 });
 

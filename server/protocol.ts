@@ -13,6 +13,8 @@ export interface TimelineEntry {
 /** Server → page. */
 export interface ServerToClient {
   state: (payload: { state: TurnState }) => void;
+  /** While Space is held (streamed STT): the question's text so far; '' drops it. */
+  'turn:partial': (payload: { text: string }) => void;
   'turn:user': (payload: { turnId: string; text: string }) => void;
   'turn:delta': (payload: { turnId: string; text: string }) => void;
   'turn:done': (payload: {
@@ -26,9 +28,24 @@ export interface ServerToClient {
   'session:error': (payload: { kind: string; message: string }) => void;
 }
 
+/** What serves one stage, as the page shows it. */
+export interface StageDescription {
+  provider: 'offline' | 'openai';
+  /** e.g. `api.openai.com`, `127.0.0.1:11434`, or `local`. */
+  host: string;
+  model?: string;
+  /** Speech-to-text: whether the mic audio streams while the user talks. */
+  streaming?: boolean;
+  /** Text-to-speech: the audio format asked of the server. */
+  format?: string;
+}
+export type StageDescriptions = Record<'stt' | 'chat' | 'tts', StageDescription>;
+
 export interface HelloReply {
-  engine: 'offline' | 'openai';
+  engine: 'offline' | 'openai' | 'mixed';
   engineNote?: string;
+  /** Which provider serves each stage. */
+  stages?: StageDescriptions;
   history: { role: 'user' | 'assistant'; text: string }[];
 }
 export interface OfferReply {

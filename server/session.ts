@@ -11,6 +11,7 @@ import { VideoFrameBuffer } from './media/video-frames.js';
 import { snapshotJpeg } from './media/frame-snapshot.js';
 import { PacedOpusSender } from './media/rtp-sender.js';
 import type { Emit, TurnState, VideoSource } from './protocol.js';
+import { LiveTranscript } from './live-transcript.js';
 import { SpeechPlayback } from './speech-playback.js';
 import { TurnTimeline } from './timeline.js';
 import { Turn, type TurnInput } from './turn.js';
@@ -36,6 +37,8 @@ export interface SessionDeps {
 export class Session {
   readonly peer: MediaPeer;
   private readonly mic: MicRecorder;
+  /** Streamed transcription while Space is held (STT_STREAMING), beside the recorder. */
+  private readonly live?: LiveTranscript;
   private video?: VideoFrameBuffer;
   private readonly sender: PacedOpusSender;
   private state: TurnState = 'ready';
@@ -53,7 +56,10 @@ export class Session {
     const { settings, metrics } = deps;
     deps.engine.prewarm?.();
     this.peer = new MediaPeer({
-      onMicRtp: (rtp) => this.mic.pushRtp(rtp),
+      onMicRtp: (rtp) => {
+        this.mic.pushRtp(rtp);
+        this.live?.pushRtp(rtp);
+      },
       onVideoRtp: (rtp, codec) => this.onVideoRtp(rtp, codec),
       onStateChange: (state) => {
         deps.logger.debug({ peer: state }, 'peer state');
@@ -64,6 +70,14 @@ export class Session {
       maxHoldMs: settings.MAX_HOLD_SECONDS * 1000,
       onMaxHold: () => this.cutLongHold(),
     });
+    const liveTranscriber = deps.engine.transcriber.openLive?.();
+    if (liveTranscriber) {
+      this.live = new LiveTranscript({
+        transcriber: liveTranscriber,
+        onPartial: (text) => deps.emit('turn:partial', { text }),
+        onError: (err) => deps.logger.warn({ err }, 'streamed transcription could not start; the turn will be uploaded'),
+      });
+    }
     this.sender = new PacedOpusSender({
       send: (rtp) => this.peer.speechTrack.writeRtp(rtp),
       payloadType: 111,
@@ -102,6 +116,7 @@ export class Session {
     clearTimeout(this.holdTimer);
     this.holdTimer = setTimeout(() => this.cutLongHold(), this.deps.settings.MAX_HOLD_SECONDS * 1000 + 1000);
     this.mic.start();
+    this.live?.start();
     this.setState('listening');
   }
 
@@ -122,14 +137,18 @@ export class Session {
     if (this.closed || this.state !== 'listening') return;
     const timeline = new TurnTimeline();
     const segment = this.stopListening();
+    const live = this.live?.stop();
     this.setState('thinking');
-    void this.runTurn({ kind: 'voice', segment }, timeline);
+    void this.runTurn({ kind: 'voice', segment, ...(live ? { live } : {}) }, timeline);
   }
 
   askText(text: string): void {
     if (this.closed) return;
     this.cancel();
-    if (this.state === 'listening') this.stopListening();
+    if (this.state === 'listening') {
+      this.stopListening();
+      this.live?.drop();
+    }
     void this.runTurn({ kind: 'text', text }, new TurnTimeline());
   }
 
@@ -153,6 +172,7 @@ export class Session {
     clearInterval(this.keyframeTimer);
     clearTimeout(this.holdTimer);
     this.spokenError?.abort();
+    this.live?.close();
     this.sender.stop();
     await this.peer.close();
   }
@@ -177,6 +197,7 @@ export class Session {
         whenPlayed: () => this.sender.whenDrained(),
         flushPlayback: () => this.sender.flush(),
         onThinking: () => this.setState('thinking'),
+        onLiveFallback: (err) => deps.logger.warn({ err }, 'streamed transcription failed; uploading the segment instead'),
       },
       timeline,
       ++this.turnCount,

@@ -15,12 +15,15 @@ import {
   type HelloReply,
   type OfferReply,
   type ServerToClient,
+  type StageDescriptions,
 } from './protocol.js';
 import { Session } from './session.js';
 
 export interface SignalingDeps {
   engine: AssistantEngine;
   engineNote?: string;
+  /** Which provider serves each stage (shown on the page). */
+  stages?: StageDescriptions;
   settings: Settings;
   logger: Logger;
   metrics: ServerMetrics;
@@ -78,6 +81,7 @@ export function attachSignaling(io: SocketServer, deps: SignalingDeps): { sessio
         ack({
           engine: deps.engine.name,
           ...(deps.engineNote ? { engineNote: deps.engineNote } : {}),
+          ...(deps.stages ? { stages: deps.stages } : {}),
           history: history.transcript(),
         });
       }

@@ -1,6 +1,4 @@
-import { demuxOggOpus } from './media/ogg-opus-demuxer.js';
-
-/** One sentence's speech: its Opus packets arrive (demuxed from Ogg pages) while it is requested. */
+/** One sentence's speech: its Opus packets arrive while it is requested. */
 interface SpeechJob {
   sentence: string;
   packets: Buffer[];
@@ -11,7 +9,7 @@ interface SpeechJob {
 }
 
 export interface SpeechPlaybackOptions {
-  /** The engine's TTS: Ogg-Opus bytes for one sentence. */
+  /** The speaker stage: Opus packets for one sentence, as they become ready. */
   speak(sentence: string, signal: AbortSignal): AsyncIterable<Buffer>;
   /** Where Opus packets go, in playing order (the paced RTP sender's queue). */
   play(opusPacket: Buffer): void;
@@ -24,7 +22,7 @@ export interface SpeechPlaybackOptions {
 
 /**
  * Speaks sentences strictly in order while requesting the next few ahead, so sentence n+1 is
- * ready when sentence n ends. Packets are played page by page as they arrive, never held back
+ * ready when sentence n ends. Packets are played as they arrive, never held back
  * for the end of a stream.
  */
 export class SpeechPlayback {
@@ -98,9 +96,8 @@ export class SpeechPlayback {
     const { signal } = this.options;
     try {
       this.options.onSpeechRequested?.();
-      const oggBytes = this.options.speak(job.sentence, signal);
-      const noteFirst = this.noteFirstBytes.bind(this);
-      for await (const packet of demuxOggOpus(tap(oggBytes, noteFirst))) {
+      for await (const packet of this.options.speak(job.sentence, signal)) {
+        this.noteFirstBytes();
         job.packets.push(packet);
         job.wake?.();
       }
@@ -143,12 +140,5 @@ export class SpeechPlayback {
       this.playingIndex++;
       this.startAllowedJobs();
     }
-  }
-}
-
-async function* tap(chunks: AsyncIterable<Buffer>, onFirst: () => void): AsyncGenerator<Buffer> {
-  for await (const chunk of chunks) {
-    onFirst();
-    yield chunk;
   }
 }

@@ -1,4 +1,4 @@
-import type { AssistantEngine, ChatMessage, FrameImage, MicSegment } from './assistant/engine.js';
+import type { AssistantEngine, ChatMessage, FrameImage, LiveTurn, MicSegment } from './assistant/engine.js';
 import type { ConversationHistory } from './assistant/history.js';
 import { SentenceSplitter } from './assistant/sentence-splitter.js';
 import { SpeechPlayback } from './speech-playback.js';
@@ -9,7 +9,10 @@ import { setImmediate as nextLoopTurn } from 'node:timers/promises';
 /** Longest stretch of reply deltas handled before the event loop gets a turn. */
 const MAX_UNBROKEN_MS = 4;
 
-export type TurnInput = { kind: 'voice'; segment: MicSegment } | { kind: 'text'; text: string };
+export type TurnInput =
+  /** `live`: the same question, streamed to the STT provider while it was spoken (STT_STREAMING). */
+  | { kind: 'voice'; segment: MicSegment; live?: LiveTurn }
+  | { kind: 'text'; text: string };
 export type TurnOutcome = 'answered' | 'no_speech' | 'cancelled';
 
 export interface TurnContext {
@@ -28,6 +31,8 @@ export interface TurnContext {
   /** Drops queued packets; returns how many were dropped. */
   flushPlayback(): number;
   onThinking(): void;
+  /** The streamed transcription failed and the segment is uploaded instead. */
+  onLiveFallback?(error: unknown): void;
 }
 
 export const DIDNT_CATCH = "I didn't catch that — hold Space while you speak, then let go.";
@@ -69,6 +74,7 @@ export class Turn {
     if (input.kind === 'voice') {
       timeline.mark('segmentReady');
       if (input.segment.speechMs < ctx.minSpeechMs) {
+        input.live?.discard();
         ctx.emit('notice', { message: DIDNT_CATCH });
         return 'no_speech';
       }
@@ -76,7 +82,9 @@ export class Turn {
       // The transcript is on the critical path, the frame is not: send the STT request first,
       // and start the snapshot (an ffmpeg spawn) once the request is on its way.
       timeline.mark('sttSent');
-      const transcript = ctx.engine.transcribe(input.segment, signal);
+      const transcript = input.live
+        ? this.liveTranscript(input.live, input.segment)
+        : ctx.engine.transcriber.transcribe(input.segment, signal);
       frame = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.snapshot());
       question = (await transcript).trim();
       timeline.mark('transcript');
@@ -106,6 +114,18 @@ export class Turn {
     return this.answerSoFar;
   }
 
+  /** The streamed transcript; when the stream failed, the recorded segment is uploaded instead. */
+  private async liveTranscript(live: LiveTurn, segment: MicSegment): Promise<string> {
+    try {
+      return await live.finish(this.signal);
+    } catch (error) {
+      if (this.signal.aborted) throw error;
+      this.timeline.mark('sttFallback');
+      this.ctx.onLiveFallback?.(error);
+      return this.ctx.engine.transcriber.transcribe(segment, this.signal);
+    }
+  }
+
   private snapshot(): Promise<FrameImage | undefined> {
     return this.ctx
       .takeSnapshot(this.signal)
@@ -119,7 +139,7 @@ export class Turn {
   private async answer(question: ChatMessage): Promise<void> {
     const { ctx, timeline, signal } = this;
     const playback = new SpeechPlayback({
-      speak: (sentence, s) => ctx.engine.speak(sentence, s),
+      speak: (sentence, s) => ctx.engine.speaker.speak(sentence, s),
       play: (packet) => ctx.play(packet),
       lookahead: ctx.speechLookahead,
       signal,
@@ -138,7 +158,7 @@ export class Turn {
       timeline.mark('chatSent');
       const history = ctx.history.forModel();
       let ranSince = performance.now();
-      for await (const delta of ctx.engine.chat(history, question, signal)) {
+      for await (const delta of ctx.engine.chatModel.chat(history, question, signal)) {
         if (signal.aborted) break;
         timeline.mark('firstDelta');
         this.answerSoFar += delta;

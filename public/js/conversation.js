@@ -57,6 +57,7 @@ function replyFor(turnId) {
  */
 export function showHistory(history) {
   replies.clear();
+  partialUser = null;
   const elements = [];
   for (const message of Array.isArray(history) ? history : []) {
     if (message?.role === 'user') {
@@ -72,8 +73,41 @@ export function showHistory(history) {
   log.scrollTop = log.scrollHeight;
 }
 
+/** The question being spoken (streamed STT): a user message whose text grows while Space is held. */
+let partialUser = null;
+
+/**
+ * @param {{ text: string }} partial the question so far; '' drops it
+ */
+export function showPartialUserTurn({ text }) {
+  const words = String(text ?? '');
+  if (!words) return dropPartialUserTurn();
+  if (!partialUser) {
+    partialUser = userElement('');
+    partialUser.dataset.partial = 'true';
+    appendMessage(partialUser);
+  }
+  partialUser.textContent = words;
+  keepScrolled(partialUser);
+}
+
+/** Removes a partial question that never became a turn (nothing heard, cancelled). */
+export function dropPartialUserTurn() {
+  partialUser?.remove();
+  partialUser = null;
+}
+
 /** @param {{ turnId: string; text: string }} turn */
 export function addUserTurn({ turnId, text }) {
+  const element = partialUser;
+  partialUser = null;
+  if (element?.isConnected) {
+    // The streamed words become the message: the final transcript replaces them in place.
+    element.textContent = String(text ?? '');
+    element.dataset.turnId = String(turnId);
+    delete element.dataset.partial;
+    return;
+  }
   appendMessage(userElement(String(text ?? ''), turnId));
 }
 

@@ -19,6 +19,7 @@ const view = {
   notice: $('notice'),
   error: $('error'),
   engineNote: $('engine-note'),
+  stages: $('stages'),
 };
 
 const conditions = {
@@ -96,3 +97,27 @@ export function showEngineNote(engine, note) {
 }
 
 render();
+
+const STAGE_NAMES = { stt: 'Speech-to-text', chat: 'Chat', tts: 'Voice' };
+
+/**
+ * Says which provider serves each stage, e.g. "Speech-to-text: OpenAI (api.openai.com, streamed)".
+ * @param {Record<string, { provider: string; host: string; model?: string; streaming?: boolean; format?: string }> | undefined} stages
+ */
+export function showStages(stages) {
+  if (!view.stages) return;
+  const parts = [];
+  for (const [key, label] of Object.entries(STAGE_NAMES)) {
+    const stage = stages?.[key];
+    if (!stage) continue;
+    const details = stage.provider === 'offline' ? ['on this server']
+      : [stage.model, stage.host, stage.streaming === true ? 'streamed' : '', stage.format ? `${stage.format} audio` : ''].filter(Boolean);
+    const item = document.createElement('span');
+    item.dataset.stage = key;
+    item.dataset.provider = String(stage.provider);
+    item.textContent = `${label}: ${stage.provider === 'openai' ? 'OpenAI-compatible' : 'offline'} (${details.join(', ')})`;
+    parts.push(item);
+  }
+  view.stages.replaceChildren(...parts);
+  view.stages.hidden = parts.length === 0;
+}

@@ -1,6 +1,7 @@
 /**
- * The three calls every assistant engine (offline, OpenAI) implements. The session drives them;
- * engines never see the session, the peer or each other.
+ * The three stages of the assistant (transcriber, chat model, speaker) and what flows between
+ * them. Each stage has its own provider (offline, OpenAI); the session drives them, and providers
+ * never see the session, the peer or each other.
  */
 
 /** A held-Space recording, trimmed of leading/trailing silence, mono 16-bit PCM. */
@@ -30,16 +31,73 @@ export interface ChatMessage {
   image?: FrameImage;
 }
 
-export interface AssistantEngine {
-  readonly name: 'offline' | 'openai';
-  /** Speech to text. Resolves to '' when nothing intelligible was said. */
+export type ProviderName = 'offline' | 'openai';
+
+/** Stage 1: speech to text. */
+export interface Transcriber {
+  readonly provider: ProviderName;
+  /** One upload of the whole segment. Resolves to '' when nothing intelligible was said. */
   transcribe(segment: MicSegment, signal: AbortSignal): Promise<string>;
-  /** Streams the reply as text deltas. `history` excludes `question`. */
-  chat(history: readonly ChatMessage[], question: ChatMessage, signal: AbortSignal): AsyncIterable<string>;
-  /** Streams one sentence of speech as Ogg-Opus bytes, in whatever chunks they arrive. */
-  speak(sentence: string, signal: AbortSignal): AsyncIterable<Buffer>;
+  /**
+   * Streamed transcription for one browser session (STT_STREAMING), when this provider and the
+   * settings allow it: the mic audio goes in while the user is still talking.
+   */
+  openLive?(): LiveTranscriber | undefined;
   /** A turn may come soon: get ready for it (e.g. open connections). Cheap to call often, never throws. */
   prewarm?(): void;
+}
+
+/** Stage 2: the (vision) chat model. */
+export interface ChatModel {
+  readonly provider: ProviderName;
+  /** Streams the reply as text deltas. `history` excludes `question`. */
+  chat(history: readonly ChatMessage[], question: ChatMessage, signal: AbortSignal): AsyncIterable<string>;
+  prewarm?(): void;
+}
+
+/** Stage 3: text to speech. */
+export interface Speaker {
+  readonly provider: ProviderName;
+  /**
+   * Streams one sentence of speech as Opus packets (48 kHz clock, each a whole packet for one RTP
+   * payload), yielded as they become ready: never held back for the end of the response.
+   */
+  speak(sentence: string, signal: AbortSignal): AsyncIterable<Buffer>;
+  prewarm?(): void;
+}
+
+/** The three stages the session drives, each from its own provider (see server/engines.ts). */
+export interface AssistantEngine {
+  /** The provider of every stage, or `mixed`. */
+  readonly name: ProviderName | 'mixed';
+  readonly transcriber: Transcriber;
+  readonly chatModel: ChatModel;
+  readonly speaker: Speaker;
+  /** Prewarms every stage. */
+  prewarm(): void;
+}
+
+/** The rate streamed transcription takes (OpenAI Realtime: 24 kHz mono PCM16). */
+export const LIVE_SAMPLE_RATE = 24_000;
+
+/** One browser session's streamed speech-to-text connection; closed when the session ends. */
+export interface LiveTranscriber {
+  /** A talk starts: audio appended to the returned turn from now on is its question. */
+  begin(onPartial: (textSoFar: string) => void): LiveTurn;
+  close(): void;
+}
+
+/** The streamed transcription of one held-Space turn. */
+export interface LiveTurn {
+  /** Mic audio at LIVE_SAMPLE_RATE, in order; gaps already filled with silence. */
+  append(pcm: Int16Array): void;
+  /**
+   * Release: resolves with the whole transcript. Rejects when the stream failed (could not open,
+   * dropped, refused), so the caller can upload the recorded segment instead.
+   */
+  finish(signal: AbortSignal): Promise<string>;
+  /** The turn is dropped (cancelled, no speech): nothing more is sent for it. */
+  discard(): void;
 }
 
 /** A failure the user should hear about in plain words (bad key, rate limit, engine missing…). */

@@ -5,8 +5,8 @@ import opus from '@discordjs/opus';
 import type { RtpPacket } from 'werift';
 import { parseSettings } from '../../server/config.js';
 import { HistoryStore } from '../../server/assistant/history.js';
-import { OfflineEngine } from '../../server/assistant/offline/offline-engine.js';
-import { transcribeWithPocketsphinx } from '../../server/assistant/offline/pocketsphinx-transcriber.js';
+import { transcribeWithPocketsphinx } from '../../server/assistant/offline/transcriber.js';
+import { createEngine } from '../../server/engines.js';
 import { createLogger } from '../../server/logger.js';
 import { ServerMetrics } from '../../server/metrics.js';
 import type { ServerToClient } from '../../server/protocol.js';
@@ -34,7 +34,7 @@ describe('session over a werift peer', () => {
     frames = await vp8Frames({ colour: 'red', seconds: 2 });
     const settings = parseSettings({ ASSISTANT_ENGINE: 'offline' });
     session = new Session({
-      engine: new OfflineEngine(),
+      engine: createEngine(settings).engine,
       settings,
       logger: createLogger('silent'),
       metrics: new ServerMetrics(),

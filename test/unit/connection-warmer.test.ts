@@ -10,7 +10,8 @@ import { promisify } from 'node:util';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseSettings } from '../../server/config.js';
 import type { MicSegment } from '../../server/assistant/engine.js';
-import { OpenAIEngine } from '../../server/assistant/openai/openai-engine.js';
+import type { OpenAITranscriber } from '../../server/assistant/openai/transcriber.js';
+import { createEngine } from '../../server/engines.js';
 import { ConnectionWarmer } from '../../server/assistant/openai/connection-warmer.js';
 import { rehearseCalls } from '../../server/assistant/openai/rehearsal.js';
 import { type FakeOpenAI, startFakeOpenAI } from '../fake-openai/server.js';
@@ -23,7 +24,18 @@ let segment: MicSegment;
 let fake: FakeOpenAI | undefined;
 const never = new AbortController().signal;
 
-const engineFor = (baseURL: string) => new OpenAIEngine(parseSettings({ OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: baseURL }));
+/** The three OpenAI stages at `baseURL`, as the server composes them. */
+function engineFor(baseURL: string) {
+  const { engine } = createEngine(parseSettings({ OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: baseURL }));
+  return {
+    prewarm: () => engine.prewarm(),
+    // The stages share one warmer per base URL: the transcriber's is the chat's and the speaker's.
+    prewarmSettled: () => (engine.transcriber as OpenAITranscriber).api.prewarmSettled(),
+    transcribe: (segment: MicSegment, signal: AbortSignal) => engine.transcriber.transcribe(segment, signal),
+    chat: engine.chatModel.chat.bind(engine.chatModel),
+    speak: engine.speaker.speak.bind(engine.speaker),
+  };
+}
 const modelCalls = (f: FakeOpenAI) => f.requests.filter((r) => r.endpoint !== 'unknown');
 
 beforeAll(async () => {
@@ -40,7 +52,7 @@ afterEach(async () => {
   fake = undefined;
 });
 
-describe('OpenAIEngine.prewarm', () => {
+describe('OpenAI stages: prewarm', () => {
   it('opens two connections that the transcription, the chat stream and a speech request beside it then use', async () => {
     fake = await startFakeOpenAI({ apiKey: API_KEY, transcript: 'what colour is this', reply: () => REPLY });
     fake.setBehaviour('chat', { chunkGapMs: 15 }); // the chat stream is still open when speech starts

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatMessage, MicSegment } from '../../server/assistant/engine.js';
-import { OfflineEngine } from '../../server/assistant/offline/offline-engine.js';
+import { OfflineChatModel } from '../../server/assistant/offline/chat-model.js';
+import { OfflineTranscriber } from '../../server/assistant/offline/transcriber.js';
 
 const QUESTION = 'What do you see in front of me';
 let workDir: string;
@@ -32,11 +33,11 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
-describe('OfflineEngine', () => {
+describe('OfflineChatModel', () => {
   it('hears a spoken question and answers with what it heard and the colour it sees', async () => {
-    const engine = new OfflineEngine();
-    expect(engine.name).toBe('offline');
-    const transcript = await engine.transcribe(segment, new AbortController().signal);
+    const engine = new OfflineChatModel();
+    expect(engine.provider).toBe('offline');
+    const transcript = await new OfflineTranscriber().transcribe(segment, new AbortController().signal);
     expect(transcript).toMatch(/what do you see in front of me/);
 
     const question: ChatMessage = {
@@ -57,7 +58,7 @@ describe('OfflineEngine', () => {
       { role: 'user', text: 'hello' },
       { role: 'assistant', text: 'Hi.' },
     ];
-    const reply = (await collect(new OfflineEngine({ wordDelayMs: 0 }).chat(history, { role: 'user', text: '' }, new AbortController().signal))).join('');
+    const reply = (await collect(new OfflineChatModel({ wordDelayMs: 0 }).chat(history, { role: 'user', text: '' }, new AbortController().signal))).join('');
     expect(reply).toMatch(/didn't catch any words/);
     expect(reply).toMatch(/video isn't available yet/);
     expect(reply).toMatch(/question 2 in this conversation/);
@@ -67,7 +68,7 @@ describe('OfflineEngine', () => {
   it('stops streaming the reply when aborted', async () => {
     const controller = new AbortController();
     const deltas: string[] = [];
-    const chat = new OfflineEngine({ wordDelayMs: 20 }).chat([], { role: 'user', text: 'tell me a story' }, controller.signal);
+    const chat = new OfflineChatModel({ wordDelayMs: 20 }).chat([], { role: 'user', text: 'tell me a story' }, controller.signal);
     const consumed = (async () => {
       for await (const delta of chat) {
         deltas.push(delta);
@@ -76,13 +77,5 @@ describe('OfflineEngine', () => {
     })();
     await expect(consumed).rejects.toMatchObject({ name: 'AbortError' });
     expect(deltas).toHaveLength(3);
-  });
-
-  it('speaks a sentence as Ogg-Opus', async () => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of new OfflineEngine().speak('I see a red picture.', new AbortController().signal)) chunks.push(chunk);
-    const ogg = Buffer.concat(chunks);
-    expect(ogg.subarray(0, 4).toString('latin1')).toBe('OggS');
-    expect(ogg.includes(Buffer.from('OpusHead'))).toBe(true);
   });
 });

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { EngineError } from '../../server/assistant/engine.js';
-import { offlineSpeak, offlineVoiceBackend, type OfflineVoiceBackend } from '../../server/assistant/offline/offline-speaker.js';
-import { transcribeWithPocketsphinx } from '../../server/assistant/offline/pocketsphinx-transcriber.js';
+import { offlineSpeak, offlineVoiceBackend, type OfflineVoiceBackend } from '../../server/assistant/offline/speaker.js';
+import { transcribeWithPocketsphinx } from '../../server/assistant/offline/transcriber.js';
 
 const SENTENCE = 'The quick brown fox jumps over the lazy dog near the river bank today';
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineError } from '../../server/assistant/engine.js';
-import { transcribeWithPocketsphinx } from '../../server/assistant/offline/pocketsphinx-transcriber.js';
+import { transcribeWithPocketsphinx } from '../../server/assistant/offline/transcriber.js';
 
 const QUESTION = 'Please tell me what you can see on the table in front of me';
 let workDir: string;

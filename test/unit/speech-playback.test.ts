@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { offlineSpeak } from '../../server/assistant/offline/offline-speaker.js';
+import { offlineSpeak } from '../../server/assistant/offline/speaker.js';
+import { demuxOggOpus } from '../../server/media/ogg-opus-demuxer.js';
 import { SpeechPlayback } from '../../server/speech-playback.js';
 import { probePackets } from '../../scripts/make-test-ogg.js';
 
@@ -72,7 +73,8 @@ class Rig {
 
   constructor(private readonly deliveries: Partial<Record<string, Delivery>> = {}) {}
 
-  readonly speak = (sentence: string, signal: AbortSignal): AsyncIterable<Buffer> => this.stream(sentence, signal);
+  /** Like a speaker stage: Opus packets demuxed from the Ogg bytes as they trickle in. */
+  readonly speak = (sentence: string, signal: AbortSignal): AsyncIterable<Buffer> => demuxOggOpus(this.stream(sentence, signal));
   readonly play = (packet: Buffer): void => {
     this.played.push({ md5: md5(packet), at: performance.now() });
     this.onPlayed?.();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSettings } from '../../server/config.js';
 import { ConversationHistory } from '../../server/assistant/history.js';
-import { OpenAIEngine } from '../../server/assistant/openai/openai-engine.js';
+import { createEngine } from '../../server/engines.js';
 import { TurnTimeline } from '../../server/timeline.js';
 import { Turn, type TurnContext } from '../../server/turn.js';
 import { type FakeOpenAI, startFakeOpenAI } from '../fake-openai/server.js';
@@ -20,7 +20,7 @@ afterAll(async () => {
 
 describe('Turn', () => {
   it('hands the event loop back every few milliseconds while a burst of reply deltas is handled', async () => {
-    const engine = new OpenAIEngine(parseSettings({ OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: fake.baseURL }));
+    const { engine } = createEngine(parseSettings({ OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: fake.baseURL }));
     // Counts event-loop iterations: a delta seen in the same iteration as the previous one was
     // handled without the loop (and the 20 ms audio clock's timer) getting a turn in between.
     let iterations = 0;

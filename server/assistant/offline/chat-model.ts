@@ -1,33 +1,22 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AssistantEngine, ChatMessage, MicSegment } from '../engine.js';
+import type { ChatMessage, ChatModel } from '../engine.js';
 import { describeFrame } from './frame-description.js';
-import { offlineSpeak, type OfflineVoiceBackend } from './offline-speaker.js';
-import { transcribeWithPocketsphinx } from './pocketsphinx-transcriber.js';
 
-export interface OfflineEngineOptions {
-  /** Force a voice instead of the best one installed (see offlineVoiceBackend). */
-  voiceBackend?: OfflineVoiceBackend;
+export interface OfflineChatOptions {
   /** Pause between streamed words, so the reply behaves like a model's stream. Default 15 ms. */
   wordDelayMs?: number;
 }
 
 /**
- * The engine used with no API key: pocketsphinx hears, a reply is composed from what it heard and
- * from the frame's size, brightness and colours, and espeak-ng/flite speak. It says plainly what
- * it is and how to get a real model.
+ * The offline chat stage, used with no API key: a reply composed from what was heard and from the
+ * frame's size, brightness and colours. It says plainly what it is and how to get a real model.
  */
-export class OfflineEngine implements AssistantEngine {
-  readonly name = 'offline' as const;
-  private readonly voiceBackend: OfflineVoiceBackend | undefined;
+export class OfflineChatModel implements ChatModel {
+  readonly provider = 'offline' as const;
   private readonly wordDelayMs: number;
 
-  constructor(options: OfflineEngineOptions = {}) {
-    this.voiceBackend = options.voiceBackend;
+  constructor(options: OfflineChatOptions = {}) {
     this.wordDelayMs = options.wordDelayMs ?? 15;
-  }
-
-  transcribe(segment: MicSegment, signal: AbortSignal): Promise<string> {
-    return transcribeWithPocketsphinx(segment.pcm, segment.sampleRate, signal);
   }
 
   async *chat(history: readonly ChatMessage[], question: ChatMessage, signal: AbortSignal): AsyncGenerator<string, void, undefined> {
@@ -39,10 +28,6 @@ export class OfflineEngine implements AssistantEngine {
       yield word;
       await sleep(this.wordDelayMs, undefined, { signal });
     }
-  }
-
-  speak(sentence: string, signal: AbortSignal): AsyncIterable<Buffer> {
-    return offlineSpeak(sentence, signal, { backend: this.voiceBackend });
   }
 }
 

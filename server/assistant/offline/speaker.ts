@@ -5,7 +5,8 @@ import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { EngineError } from '../engine.js';
+import { EngineError, type Speaker } from '../engine.js';
+import { demuxOggOpus } from '../../media/ogg-opus-demuxer.js';
 import { ffmpegPath } from '../../media/ffmpeg.js';
 
 export type OfflineVoiceBackend = 'flite' | 'espeak-ng' | 'espeak-ng-wasm';
@@ -35,6 +36,17 @@ let detected: OfflineVoiceBackend | undefined;
 export function offlineVoiceBackend(): OfflineVoiceBackend {
   detected ??= onPath('flite') ? 'flite' : onPath('espeak-ng') ? 'espeak-ng' : 'espeak-ng-wasm';
   return detected;
+}
+
+/** The offline text-to-speech stage: the local voice, its Ogg-Opus demuxed into packets. */
+export class OfflineSpeaker implements Speaker {
+  readonly provider = 'offline' as const;
+
+  constructor(private readonly options: OfflineSpeakOptions = {}) {}
+
+  speak(sentence: string, signal: AbortSignal): AsyncIterable<Buffer> {
+    return demuxOggOpus(offlineSpeak(sentence, signal, this.options));
+  }
 }
 
 /** Speaks one sentence; yields Ogg-Opus bytes as ffmpeg produces them. Aborting kills the children. */

@@ -1,4 +1,4 @@
-import { EngineError } from '../engine.js';
+import { EngineError, type MicSegment, type Transcriber } from '../engine.js';
 import { ffmpegPath } from '../../media/ffmpeg.js';
 import { runProcess } from '../../media/process-runner.js';
 
@@ -84,4 +84,15 @@ function padWithSilence(pcm: Int16Array, sampleRate: number): Int16Array {
   const padded = new Int16Array(pcm.length + 2 * pad);
   padded.set(pcm, pad);
   return padded;
+}
+
+/** The offline speech-to-text stage: pocketsphinx on the segment after release (no streaming). */
+export class OfflineTranscriber implements Transcriber {
+  readonly provider = 'offline' as const;
+
+  constructor(private readonly options: PocketsphinxOptions = {}) {}
+
+  transcribe(segment: MicSegment, signal: AbortSignal): Promise<string> {
+    return transcribeWithPocketsphinx(segment.pcm, segment.sampleRate, signal, this.options);
+  }
 }

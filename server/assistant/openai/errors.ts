@@ -31,6 +31,8 @@ export interface FailureContext {
   keySetting: string;
   /** Host of the API base URL, for "could not reach". */
   host: string;
+  /** The setting that points at the server, e.g. STT_BASE_URL or OPENAI_BASE_URL. */
+  baseURLSetting?: string;
   timeoutMs: number;
   /** Whether response bytes had started arriving when it failed. */
   streaming: boolean;
@@ -81,7 +83,7 @@ export function toEngineError(error: unknown, context: FailureContext): EngineEr
     return make('timeout', `OpenAI did not answer the ${what} within ${seconds} s. Try again.`);
   }
   if (error instanceof APIConnectionError) {
-    return make('unavailable', `Could not reach the OpenAI API at ${context.host}. Check the network and OPENAI_BASE_URL.`);
+    return make('unavailable', `Could not reach the OpenAI API at ${context.host}. Check the network and ${context.baseURLSetting ?? 'OPENAI_BASE_URL'}.`);
   }
   if (error instanceof APIError && error.status === undefined) {
     // An error event inside an already-open stream (`data: {"error": …}`).
