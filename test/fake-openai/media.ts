@@ -81,6 +81,61 @@ export async function synthesizeOggOpus(text: string): Promise<Buffer> {
   return ogg;
 }
 
+export type FakeSpeechFormat = 'opus' | 'wav' | 'pcm' | 'mp3';
+
+/** `text` spoken by flite, as 16-bit mono PCM at `sampleRate` (ffmpeg's soxr-free default resampler). */
+async function spokenPcm(text: string, sampleRate: number): Promise<Buffer> {
+  return withTempDir(async (dir) => {
+    const wav = path.join(dir, 'speech.wav');
+    await run('flite', ['-voice', 'slt', '-t', text, '-o', wav]);
+    return ffmpegPipe(['-v', 'error', '-i', 'pipe:0', '-ar', String(sampleRate), '-ac', '1', '-f', 's16le', 'pipe:1'], await readFile(wav));
+  });
+}
+
+/**
+ * A streamed WAV as OpenAI's `/audio/speech` sends one: the canonical 44-byte header with both
+ * sizes 0xFFFFFFFF (the length is unknown when the header goes out), then the samples.
+ */
+function streamingWav(pcm: Buffer, sampleRate: number): Buffer {
+  const header = Buffer.alloc(44);
+  header.write('RIFF', 0, 'latin1');
+  header.writeUInt32LE(0xffffffff, 4);
+  header.write('WAVEfmt ', 8, 'latin1');
+  header.writeUInt32LE(16, 16);
+  header.writeUInt16LE(1, 20);
+  header.writeUInt16LE(1, 22);
+  header.writeUInt32LE(sampleRate, 24);
+  header.writeUInt32LE(sampleRate * 2, 28);
+  header.writeUInt16LE(2, 32);
+  header.writeUInt16LE(16, 34);
+  header.write('data', 36, 'latin1');
+  header.writeUInt32LE(0xffffffff, 40);
+  return Buffer.concat([header, pcm]);
+}
+
+const formatCache = new Map<string, Buffer>();
+
+/**
+ * `text` spoken by flite in one of the `/audio/speech` formats: `opus` (Ogg-Opus, 48 kHz), `pcm`
+ * (raw 24 kHz s16le mono, as OpenAI's), `wav` (that PCM with a streaming header; another rate on
+ * request) or `mp3` (ffmpeg libmp3lame, 64 kbps).
+ */
+export async function synthesizeSpeech(text: string, format: FakeSpeechFormat, sampleRate = 24_000): Promise<Buffer> {
+  if (format === 'opus') return synthesizeOggOpus(text);
+  const rate = format === 'pcm' ? 24_000 : sampleRate;
+  const key = `${format}:${rate}:${text}`;
+  const cached = formatCache.get(key);
+  if (cached) return cached;
+  const pcm = await spokenPcm(text, rate);
+  const audio =
+    format === 'pcm' ? pcm
+    : format === 'wav' ? streamingWav(pcm, rate)
+    : await ffmpegPipe(['-v', 'error', '-f', 's16le', '-ar', String(rate), '-ac', '1', '-i', 'pipe:0', '-c:a', 'libmp3lame', '-b:a', '64k', '-f', 'mp3', 'pipe:1'], pcm);
+  if (formatCache.size > 64) formatCache.clear();
+  formatCache.set(key, audio);
+  return audio;
+}
+
 const PALETTE: ReadonlyArray<readonly [string, number, number, number]> = [
   ['black', 0, 0, 0],
   ['white', 255, 255, 255],

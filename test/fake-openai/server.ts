@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { recogniseSpeech, synthesizeOggOpus } from './media.js';
+import { type FakeSpeechFormat, recogniseSpeech, synthesizeSpeech } from './media.js';
+import { attachRealtime } from './realtime.js';
 import {
   type ChatReplyInput,
   type ChatTurn,
@@ -24,6 +25,7 @@ import type {
   FakeOpenAI,
   FakeOpenAIOptions,
   InjectedFailure,
+  RecordedRealtimeSession,
   RecordedRequest,
   RequestOutcome,
 } from './types.js';
@@ -35,6 +37,8 @@ const ENDPOINT_PATHS: ReadonlyArray<readonly [FakeEndpoint, string]> = [
   ['chat', '/chat/completions'],
   ['speech', '/audio/speech'],
 ];
+const SPEECH_FORMATS: readonly FakeSpeechFormat[] = ['opus', 'wav', 'pcm', 'mp3'];
+const SPEECH_TYPES: Record<FakeSpeechFormat, string> = { opus: 'audio/ogg', wav: 'audio/wav', pcm: 'audio/pcm', mp3: 'audio/mpeg' };
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export async function startFakeOpenAI(initial: FakeOpenAIOptions = {}): Promise<FakeOpenAI> {
@@ -44,6 +48,7 @@ export async function startFakeOpenAI(initial: FakeOpenAIOptions = {}): Promise<
     Object.entries(initial.behaviour ?? {}) as Array<[FakeEndpoint, EndpointBehaviour]>,
   );
   const requests: RecordedRequest[] = [];
+  const realtimeSessions: RecordedRealtimeSession[] = [];
 
   /** Takes this request's injected failure, if any, counting down `failureTimes`. */
   function takeFailure(behaviour: EndpointBehaviour): InjectedFailure | undefined {
@@ -155,15 +160,19 @@ export async function startFakeOpenAI(initial: FakeOpenAIOptions = {}): Promise<
     if (typeof input !== 'string' || input.trim() === '' || typeof body.voice !== 'string') {
       return sendError(res, record, behaviour, 400, openAIErrorBody(400, model, "'input' and 'voice' are required"));
     }
-    if (body.response_format !== 'opus') {
-      const message = `The fake speaks only response_format "opus", not ${JSON.stringify(body.response_format)}.`;
-      return sendError(res, record, behaviour, 400, openAIErrorBody(400, model, message));
+    // OpenAI's default is mp3; this fake serves the four formats the assistant can ask for.
+    const format = (body.response_format ?? 'mp3') as FakeSpeechFormat;
+    const served = options.speechFormats ?? SPEECH_FORMATS;
+    if (typeof format !== 'string' || !served.includes(format)) {
+      const message = `Invalid value: '${String(format)}'. Supported values are: ${served.map((f) => `'${f}'`).join(', ')}.`;
+      const error = openAIErrorBody(400, model, message, 'invalid_value');
+      return sendError(res, record, behaviour, 400, { error: { ...error.error, param: 'response_format' } });
     }
-    const ogg = await synthesizeOggOpus(input);
+    const audio = await synthesizeSpeech(input, format, options.speechSampleRate);
     const size = options.speechChunkBytes ?? 2048;
     const chunks: Buffer[] = [];
-    for (let at = 0; at < ogg.length; at += size) chunks.push(ogg.subarray(at, at + size));
-    return sendChunks(res, record, behaviour, failure, 200, { 'content-type': 'audio/ogg' }, chunks);
+    for (let at = 0; at < audio.length; at += size) chunks.push(audio.subarray(at, at + size));
+    return sendChunks(res, record, behaviour, failure, 200, { 'content-type': SPEECH_TYPES[format] }, chunks);
   }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse, record: RecordedRequest) {
@@ -222,6 +231,14 @@ export async function startFakeOpenAI(initial: FakeOpenAIOptions = {}): Promise<
     });
   });
 
+  const realtime = attachRealtime(server, {
+    basePath,
+    options,
+    behaviour: () => behaviours.get('realtime') ?? {},
+    takeFailure,
+    sessions: realtimeSessions,
+  });
+
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(initial.port ?? 0, initial.host ?? '127.0.0.1', resolve);
@@ -233,15 +250,18 @@ export async function startFakeOpenAI(initial: FakeOpenAIOptions = {}): Promise<
     baseURL: `http://${host.includes(':') ? `[${host}]` : host}:${port}${basePath}`,
     port,
     requests,
+    realtimeSessions,
     requestsTo: (endpoint) => requests.filter((record) => record.endpoint === endpoint),
     setBehaviour: (endpoint, behaviour) => void behaviours.set(endpoint, { ...behaviour }),
     configure: (changes) => void Object.assign(options, changes),
     reset() {
       requests.length = 0;
+      realtimeSessions.length = 0;
       behaviours.clear();
     },
     close: () =>
       new Promise<void>((resolve, reject) => {
+        realtime.close();
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeAllConnections();
       }),

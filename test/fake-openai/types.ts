@@ -2,7 +2,7 @@
 import type http from 'node:http';
 import type { ChatReplyInput } from './wire.js';
 
-export type FakeEndpoint = 'transcriptions' | 'chat' | 'speech';
+export type FakeEndpoint = 'transcriptions' | 'chat' | 'speech' | 'realtime';
 
 export type InjectedFailure =
   /** Answer with this HTTP status and an OpenAI-shaped JSON error body. */
@@ -70,12 +70,19 @@ export interface FakeOpenAIOptions {
   apiKey?: string;
   /** When set, other models get OpenAI's 404 `model_not_found`. */
   models?: readonly string[];
-  /** Fixed transcript, or a function of the received audio. Default: pocketsphinx's words. */
+  /**
+   * Fixed transcript, or a function of the received audio (a WAV). Default: pocketsphinx's words.
+   * Realtime commits get the fixed one only when their audio holds sound (louder than −45 dBFS).
+   */
   transcript?: string | ((audio: Buffer) => string | Promise<string>);
   /** The assistant's reply. Default: echoes the question and describes the image. */
   reply?: (input: ChatReplyInput) => string | Promise<string>;
   /** Size of the speech body chunks (default 2048 bytes; Ogg pages are split across them). */
   speechChunkBytes?: number;
+  /** The `response_format`s `/audio/speech` serves (default opus, wav, pcm, mp3); others get a 400. */
+  speechFormats?: ReadonlyArray<'opus' | 'wav' | 'pcm' | 'mp3'>;
+  /** Sample rate of wav and mp3 speech (default 24000, as OpenAI's; pcm is always 24000). */
+  speechSampleRate?: number;
   behaviour?: Partial<Record<FakeEndpoint, EndpointBehaviour>>;
 }
 
@@ -84,10 +91,50 @@ export interface FakeOpenAI {
   readonly baseURL: string;
   readonly port: number;
   readonly requests: RecordedRequest[];
+  /** Realtime WebSocket sessions (`<base>/realtime`), oldest first. */
+  readonly realtimeSessions: RecordedRealtimeSession[];
   requestsTo(endpoint: FakeEndpoint): RecordedRequest[];
   setBehaviour(endpoint: FakeEndpoint, behaviour: EndpointBehaviour): void;
   configure(options: Omit<FakeOpenAIOptions, 'host' | 'port' | 'basePath' | 'behaviour'>): void;
   /** Forgets recorded requests and all behaviours. */
   reset(): void;
   close(): Promise<void>;
+}
+
+/** One client or server event on a Realtime WebSocket, as recorded. */
+export interface RealtimeEventRecord {
+  direction: 'in' | 'out';
+  type: string;
+  /** `performance.now()` when it was received / sent. */
+  at: number;
+}
+
+/** One `input_audio_buffer.commit` and what came of it. */
+export interface RealtimeCommitRecord {
+  itemId?: string;
+  receivedAt: number;
+  /** Audio in the committed buffer, ms. */
+  audioMs: number;
+  /** What was recognised in it, and when the `…transcription.completed` event went out. */
+  transcript?: string;
+  firstDeltaAt?: number;
+  completedAt?: number;
+}
+
+export interface RecordedRealtimeSession {
+  /** Path and query as received, e.g. `/v1/realtime?intent=transcription`. */
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  /** HTTP status the upgrade was refused with, if it was. */
+  refusedWith?: number;
+  openedAt: number;
+  closedAt?: number;
+  /** The session configuration after every `session.update`. */
+  session: Record<string, unknown>;
+  events: RealtimeEventRecord[];
+  /** PCM16 bytes received in `input_audio_buffer.append` events (base64-decoded). */
+  appendedBytes: number;
+  commits: RealtimeCommitRecord[];
+  /** Resolves when the socket has closed. */
+  closed: Promise<void>;
 }
