@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import OpenAI, { toFile } from 'openai';
 import sharp from 'sharp';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { type FakeOpenAI, startFakeOpenAI } from '../fake-openai/server.js';
 
 const run = promisify(execFile);
@@ -196,5 +197,49 @@ describe('fake OpenAI, driven by the openai package', () => {
     const response = await fetch(fake.baseURL.replace('/v1', '/v2/chat/completions'), { method: 'POST' });
     expect(response.status).toBe(404);
     expect(((await response.json()) as { error: { message: string } }).error.message).toBe('Invalid URL (POST /v2/chat/completions)');
+  });
+
+  it('speaks PCM, streamed WAV and MP3 as well as Ogg-Opus, and refuses other formats like OpenAI', async () => {
+    const speak = async (format: 'pcm' | 'wav' | 'mp3') => {
+      const response = await client().audio.speech.create({ model: 'tts', voice: 'alloy', input: 'Hello there.', response_format: format });
+      return { type: response.headers.get('content-type'), bytes: Buffer.from(await response.arrayBuffer()) };
+    };
+    const [pcm, wav, mp3] = [await speak('pcm'), await speak('wav'), await speak('mp3')];
+    expect(pcm.type).toBe('audio/pcm');
+    expect(wav.type).toBe('audio/wav');
+    expect(wav.bytes.subarray(0, 4).toString('latin1')).toBe('RIFF');
+    expect(wav.bytes.readUInt32LE(24)).toBe(24_000);
+    expect(wav.bytes.readUInt32LE(40)).toBe(0xffffffff); // streamed: size unknown up front
+    expect(wav.bytes.subarray(44).equals(pcm.bytes)).toBe(true); // the same 24 kHz samples
+    expect(pcm.bytes.length / 48_000).toBeGreaterThan(0.5);
+    const mp3Path = path.join(dir, 'speech.mp3');
+    await writeFile(mp3Path, mp3.bytes);
+    const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,sample_rate', '-of', 'csv=p=0', mp3Path]);
+    expect(stdout.trim()).toBe('mp3,24000');
+
+    const refused = await client().audio.speech.create({ model: 'tts', voice: 'alloy', input: 'Hi.', response_format: 'flac' }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((refused as InstanceType<typeof OpenAI.APIError>).param).toBe('response_format');
+  });
+
+  it('opens Realtime transcription sessions only with the key and intent=transcription (no model)', async () => {
+    fake.configure({ apiKey: 'test-key' });
+    const base = fake.baseURL.replace('http:', 'ws:');
+    const firstEvent = (url: string, key = 'test-key') =>
+      new Promise<{ status?: number; event?: { type: string; error?: { message: string }; session?: { type: string } } }>((resolve) => {
+        const socket = new WebSocket(url, { headers: { Authorization: `Bearer ${key}` } });
+        socket.once('unexpected-response', (_req, res) => resolve({ status: res.statusCode }));
+        socket.once('message', (data) => {
+          resolve({ event: JSON.parse(data.toString()) });
+          socket.close();
+        });
+        socket.once('error', () => undefined);
+      });
+    expect((await firstEvent(`${base}/realtime?intent=transcription`)).event).toMatchObject({ type: 'session.created', session: { type: 'transcription' } });
+    expect((await firstEvent(`${base}/realtime?intent=transcription`, 'wrong')).status).toBe(401);
+    const withModel = await firstEvent(`${base}/realtime?intent=transcription&model=gpt-4o-transcribe`);
+    expect(withModel.event?.type).toBe('error');
+    expect(withModel.event?.error?.message).toMatch(/must not provide a model/);
+    expect(fake.realtimeSessions.map((session) => session.refusedWith)).toEqual([undefined, 401, undefined]);
   });
 });
