@@ -71,17 +71,17 @@ export class StreamResampler {
     return tail;
   }
 
-  /**
-   * Back to the pool (after `finish`: its filter then holds only the silence it was flushed with,
-   * which starts the next stream as ~2 ms of silence), or freed when the pool is full.
-   */
+  /** Back to the pool, its filter state reset (so the next stream starts clean), or freed when the pool is full. */
   release(): void {
     if (this.released) return;
     this.released = true;
     const key = poolKey(this.inputRate, this.outputRate);
     const idle = pool.get(key) ?? [];
     pool.set(key, idle);
-    if (idle.length < MAX_POOLED_PER_RATE) idle.push(this.converter);
-    else this.converter.destroy();
+    if (idle.length >= MAX_POOLED_PER_RATE) return this.converter.destroy();
+    // The package's rate setter re-initialises the converter (src_delete + src_new inside the
+    // already-instantiated module): a reset without the cost of a new module.
+    this.converter.outputSampleRate = this.outputRate;
+    idle.push(this.converter);
   }
 }

@@ -102,7 +102,7 @@ export async function waitForReplyDone(page: Page, knownCount: number, timeoutMs
  * loops the file from its own start, so this listens to a clone of the very track the page sends
  * (`window.__pc`); the clone is enabled even if the page mutes its track between turns.
  */
-export async function waitForMicSpeechEnd(page: Page, timeoutMs = 15_000): Promise<void> {
+export async function waitForMicSpeechEnd(page: Page, timeoutMs = 15_000, minSilenceMs = 350): Promise<void> {
   await page.evaluate(`(async () => {
     const pc = ${PAGE_PC};
     if (!pc) throw new Error('the page has no RTCPeerConnection (window.__pc unset, none constructed)');
@@ -126,7 +126,7 @@ export async function waitForMicSpeechEnd(page: Page, timeoutMs = 15_000): Promi
           let sum = 0; for (const v of buf) sum += v * v;
           if (Math.sqrt(sum / buf.length) > 0.01) { speechMs += dt; silenceMs = 0; } else { silenceMs += dt; }
           // Pauses between words stay under ~300 ms; the file's padding is longer.
-          if (speechMs > 500 && silenceMs > 350) { clearInterval(timer); resolve(); }
+          if (speechMs > 500 && silenceMs > ${minSilenceMs}) { clearInterval(timer); resolve(); }
           if (now - started > ${timeoutMs}) { clearInterval(timer); reject(new Error('no speech then silence on the fake mic within ${timeoutMs} ms')); }
         }, 10);
       });

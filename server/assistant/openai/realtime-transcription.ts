@@ -123,7 +123,8 @@ class TranscriptionConnection {
         });
         for (const event of this.queue.splice(0)) socket.send(event);
       },
-      (error: unknown) => this.fail(error instanceof Error ? error : new Error(String(error))),
+      (error: unknown) =>
+        this.fail(new LiveTranscriptionError(error instanceof Error ? error.message : String(error), { cause: error })),
     );
   }
 

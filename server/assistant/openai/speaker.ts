@@ -92,7 +92,7 @@ export class OpenAISpeaker implements Speaker {
       if (isFormatRefusal(error)) {
         throw new EngineError(
           'bad_request',
-          `The voice server at ${context.host} refused TTS_FORMAT=${format} (${error.status}). Set TTS_FORMAT to a format it serves: opus, wav, pcm or mp3.`,
+          `The voice server at ${context.host} refused TTS_FORMAT=${format} (${error.status}${refusalReason(error)}). Set TTS_FORMAT to a format it serves: opus, wav, pcm or mp3.`,
           { cause: error },
         );
       }
@@ -102,6 +102,14 @@ export class OpenAISpeaker implements Speaker {
     }
     if (receivedBytes === 0) throw streamCutError(context);
   }
+}
+
+/** The server's own words, clipped (e.g. "Supported values are: 'opus', 'mp3'"). */
+function refusalReason(error: APIError): string {
+  const message = (error.error as { message?: unknown } | undefined)?.message;
+  if (typeof message !== 'string' || !message.trim()) return '';
+  const oneLine = message.replace(/\s+/g, ' ').trim();
+  return `: ${oneLine.length > 140 ? `${oneLine.slice(0, 139)}…` : oneLine}`;
 }
 
 /** A 4xx answer about the response format (OpenAI: 400 with `param: "response_format"`). */
