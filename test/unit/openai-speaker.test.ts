@@ -84,7 +84,7 @@ describe('OpenAISpeaker', () => {
     })().then(() => undefined, (e: unknown) => e);
     expect(error).toBeInstanceOf(EngineError);
     expect(error).toMatchObject({ kind: 'bad_request' });
-    expect((error as EngineError).userMessage).toMatch(/refused TTS_FORMAT=mp3 \(400\)\. Set TTS_FORMAT to a format it serves/);
+    expect((error as EngineError).userMessage).toMatch(/refused TTS_FORMAT=mp3 \(400: Invalid value: 'mp3'\. Supported values are: 'opus'\.\)\. Set TTS_FORMAT to a format it serves/);
     expect(fake.requestsTo('speech')).toHaveLength(1); // a 400 is not retried
   });
 
