@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { runCapacity, type CapacityResult } from './bench/capacity.js';
 import { runLatency, type LatencyResult } from './bench/latency.js';
+import { formatSttStreaming, runSttStreaming, type SttStreamingResult } from './bench/stt-streaming.js';
 import { MediaPump, prepareMedia } from './bench/media-pump.js';
 import { parseBenchOptions } from './bench/options.js';
 import { machineBusy, sampleMachine, sampleProcess } from './bench/proc-stats.js';
@@ -78,10 +79,13 @@ async function main(): Promise<void> {
   const pump = new MediaPump(media.videoFrames);
   let latency: LatencyResult | undefined;
   let capacity: CapacityResult | undefined;
+  let sttStreaming: SttStreamingResult | undefined;
+  let uploadServer: ServerProcess | undefined;
   let failure: string | undefined;
   const stopAll = async () => {
     pump.stop();
     await server?.stop().catch(() => undefined);
+    await uploadServer?.stop().catch(() => undefined);
     await fake?.close().catch(() => undefined);
   };
   const onSignal = () => {
@@ -96,14 +100,25 @@ async function main(): Promise<void> {
       fake = await startBenchFake(options, QUESTION, LATENCY_REPLY);
       await prewarmSpeech(fake, [LATENCY_REPLY, CAPACITY_REPLY]);
     }
+    if (options.sttStreaming && !fake) throw new Error('--stt-streaming needs the openai engine (the fake OpenAI API)');
     server = await startServer(fake ? { kind: 'openai', fakeBaseURL: fake.baseURL } : { kind: 'offline' }, {
       cpuProfDir: options.cpuProfDir,
       nodeFlags: options.serverNodeFlags,
       outputFile: options.serverOutput,
+      ...(options.sttStreaming ? { env: { STT_STREAMING: 'on' } } : {}),
     });
-    log(`server pid ${server.pid} on ${server.baseUrl}`);
+    log(`server pid ${server.pid} on ${server.baseUrl}${options.sttStreaming ? ' (STT_STREAMING=on)' : ''}`);
 
-    if (!options.skipLatency) {
+    if (options.sttStreaming && fake) {
+      uploadServer = await startServer({ kind: 'openai', fakeBaseURL: fake.baseURL }, { env: { STT_STREAMING: 'off' } });
+      log(`server pid ${uploadServer.pid} on ${uploadServer.baseUrl} (STT_STREAMING=off)`);
+      log(`stt streaming: ${options.turns} turns per cell (streaming/upload × release right after / 0.8 s after the question)…`);
+      sttStreaming = await runSttStreaming({
+        servers: { streaming: server.baseUrl, upload: uploadServer.baseUrl },
+        fake, media, pump, turns: options.turns, deadline: deadline.signal, log,
+      });
+    }
+    if (!options.skipLatency && !options.sttStreaming) {
       log(`latency: ${options.turns} spoken turns over WebRTC…`);
       const [before, serverBefore] = [sampleMachine(), sampleProcess(server.pid)];
       latency = await runLatency({ baseUrl: server.baseUrl, fake, media, pump, turns: options.turns, question, reply: LATENCY_REPLY, deadline: deadline.signal, log });
@@ -111,7 +126,7 @@ async function main(): Promise<void> {
       const serverAfter = sampleProcess(server.pid);
       latencyRunQueueShare = Math.round(((serverAfter.mainThreadRunQueueSeconds - serverBefore.mainThreadRunQueueSeconds) * 1000 * 1000) / (serverAfter.at - serverBefore.at)) / 1000;
     }
-    if (!options.skipCapacity && !deadline.signal.aborted) {
+    if (!options.skipCapacity && !options.sttStreaming && !deadline.signal.aborted) {
       await fake?.configure({ reply: CAPACITY_REPLY });
       // The client peers stand in for browsers on other machines. On this shared box the bench's
       // main thread (where they all run) yields the CPU to the server under test: nice 10. The
@@ -134,7 +149,8 @@ async function main(): Promise<void> {
 
   const checks = targetChecks(latency, capacity);
   log('');
-  log(formatTargets(checks));
+  if (sttStreaming) log(formatSttStreaming(sttStreaming, options.sttDelayMs));
+  else log(formatTargets(checks));
   if (latency) log(`\n${formatOverheads(latency)}\n(latency phase: machine busy ${latencyMachineCores} of ${os.cpus().length} cores; server main thread waited for a CPU ${((latencyRunQueueShare ?? 0) * 100).toFixed(1)} % of the time)`);
   if (capacity) log(`\n${formatSteps(capacity.steps)}\ncapacity stopped: ${capacity.stopReason}`);
   log('\nNote: the bench\'s werift client peers run on the same 2-core machine as the server (the "bench" column is its CPU);');
@@ -157,6 +173,7 @@ async function main(): Promise<void> {
     checks,
     latency: latency && { ...latency, turns: latency.turns },
     capacity,
+    sttStreaming,
     serverOutputTail: server?.recentOutput.slice(-30),
     failure,
   };

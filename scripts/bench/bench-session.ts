@@ -32,7 +32,7 @@ export class BenchSession {
   readonly mic: MicFeed;
   private readonly ends: TurnEnd[] = [];
   /** What the server heard (turn:user), in arrival order; cleared by clearTurnEnds. */
-  readonly userTexts: { turnId: string; text: string }[] = [];
+  readonly userTexts: { turnId: string; text: string; at: number }[] = [];
   private wakeWaiter?: () => void;
   private stopPump?: () => void;
   /** Every reply RTP packet (speech and silence), with its arrival time on performance.now(). */
@@ -52,7 +52,7 @@ export class BenchSession {
     socket.on('turn:done', (p) =>
       push({ kind: 'done', at: performance.now(), turnId: p.turnId, text: p.text, cancelled: p.cancelled === true, latencyMs: p.latencyMs, timeline: p.timeline ?? [] }),
     );
-    socket.on('turn:user', (p) => this.userTexts.push({ turnId: p.turnId, text: p.text }));
+    socket.on('turn:user', (p) => this.userTexts.push({ turnId: p.turnId, text: p.text, at: performance.now() }));
     socket.on('notice', (p) => push({ kind: 'notice', at: performance.now(), message: p.message }));
     socket.on('session:error', (p) => push({ kind: 'error', at: performance.now(), message: `${p.kind}: ${p.message}` }));
     socket.on('disconnect', (reason) => {

@@ -28,6 +28,8 @@ export interface BenchOptions {
   serverNodeFlags: string[];
   /** When set, the server's stdout and stderr are written to this file. */
   serverOutput?: string;
+  /** Compare streamed STT with one upload after release (instead of the latency and capacity phases). */
+  sttStreaming: boolean;
 }
 
 const HELP = `npm run bench -- [flags]
@@ -46,7 +48,9 @@ const HELP = `npm run bench -- [flags]
   --quiet-wait S         wait up to S seconds for other processes to go quiet first (default 30; --quick: 0)
   --cpu-prof DIR         run the server under node --cpu-prof (profile written to DIR at exit)
   --server-node-flags F  extra Node flags for the server, space-separated (e.g. "--trace-gc")
-  --server-output FILE   write the server's stdout and stderr to FILE`;
+  --server-output FILE   write the server's stdout and stderr to FILE
+  --stt-streaming        instead: streamed STT (Realtime transcription) against one upload after release,
+                         two servers on one fake, alternating turns (--turns per cell, default 10)`;
 
 function positiveInt(text: string | undefined, fallback: number, name: string): number {
   if (text === undefined) return fallback;
@@ -76,6 +80,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       'cpu-prof': { type: 'string' },
       'server-node-flags': { type: 'string' },
       'server-output': { type: 'string' },
+      'stt-streaming': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -97,7 +102,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
   if (steps.at(-1)! > 200) throw new Error('--steps: at most 200 sessions');
   return {
     engine,
-    turns: Math.min(1000, positiveInt(values.turns, quick ? 6 : engine === 'offline' ? 10 : 50, 'turns')),
+    turns: Math.min(1000, positiveInt(values.turns, quick ? 6 : engine === 'offline' || values['stt-streaming'] ? 10 : 50, 'turns')),
     steps,
     holdSeconds: Math.max(2, Math.min(120, positiveInt(values.hold, quick ? 4 : 10, 'hold'))),
     sttDelayMs: positiveInt(values['stt-ms'], 150, 'stt-ms'),
@@ -114,6 +119,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     cpuProfDir: values['cpu-prof'],
     serverNodeFlags: (values['server-node-flags'] ?? '').split(/\s+/).filter((flag) => flag !== ''),
     serverOutput: values['server-output'],
+    sttStreaming: values['stt-streaming'],
     quietWaitSeconds: Math.min(600, positiveInt(values['quiet-wait'], quick ? 0 : 30, 'quiet-wait')),
   };
 }

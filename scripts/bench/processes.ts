@@ -27,6 +27,8 @@ export async function startBenchFake(options: BenchOptions, transcript: string, 
     reply,
     behaviour: {
       transcriptions: { firstByteDelayMs: options.sttDelayMs },
+      // Streamed STT: the same delay, from a commit to its first transcript delta.
+      realtime: { firstByteDelayMs: options.sttDelayMs },
       chat: { firstByteDelayMs: options.chatDelayMs, chunkGapMs: options.chatTokenGapMs },
       speech: { firstByteDelayMs: options.ttsDelayMs },
     },
@@ -93,10 +95,12 @@ export interface ServerRunOptions {
   nodeFlags?: string[];
   /** File the server's stdout and stderr are written to. */
   outputFile?: string;
+  /** More settings for the server (e.g. STT_STREAMING). */
+  env?: Record<string, string>;
 }
 
 export async function startServer(engine: ServerEngine, run: ServerRunOptions = {}): Promise<ServerProcess> {
-  const { cpuProfDir, nodeFlags = [], outputFile } = run;
+  const { cpuProfDir, nodeFlags = [], outputFile, env = {} } = run;
   const port = await freePort();
   const certsDir = await mkdtemp(path.join(os.tmpdir(), 'bench-certs-'));
   const profiling = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(cpuProfDir)}`] : [];
@@ -118,6 +122,10 @@ export async function startServer(engine: ServerEngine, run: ServerRunOptions = 
       TLS_CERT: '',
       TLS_KEY: '',
       NODE_ENV: 'production',
+      STT_STREAMING: 'off',
+      ...Object.fromEntries(['STT', 'CHAT', 'TTS'].flatMap((stage) => [`${stage}_PROVIDER`, `${stage}_BASE_URL`, `${stage}_API_KEY`].map((name) => [name, '']))),
+      TTS_FORMAT: 'opus',
+      ...env,
     },
   });
   const recentOutput: string[] = [];

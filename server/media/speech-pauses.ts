@@ -33,6 +33,11 @@ export class PauseDetector {
     this.frameSamples = Math.round((options.sampleRate * FRAME_MS) / 1000);
   }
 
+  /** Whether any speech came since the last pause reported (or since the start). */
+  get speechSincePause(): boolean {
+    return this.speechMs > 0;
+  }
+
   /**
    * Audio in; true when a pause has just completed (speech, then `pauseMs` of silence). Counting
    * starts again after each pause.

@@ -31,6 +31,11 @@ async function run(command: FakeCommand): Promise<unknown> {
     case 'prewarmSpeech':
       for (const sentence of command.sentences) await synthesizeOggOpus(sentence);
       return undefined;
+    case 'takeRealtimeCommits': {
+      const commits = fake.realtimeSessions.flatMap((session) => session.commits.splice(0));
+      fake.realtimeSessions.splice(0, fake.realtimeSessions.length, ...fake.realtimeSessions.filter((session) => session.closedAt === undefined));
+      return commits;
+    }
     case 'takeRequests': {
       const taken = fake.requests.splice(0);
       return taken.map(

@@ -5,7 +5,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { EndpointBehaviour, FakeEndpoint, FakeOpenAIOptions, RecordedRequest } from './types.js';
+import type { EndpointBehaviour, FakeEndpoint, FakeOpenAIOptions, RealtimeCommitRecord, RecordedRequest } from './types.js';
 
 /** What can cross the process boundary: answers are fixed strings instead of functions. */
 export type FakeProcessOptions = Omit<FakeOpenAIOptions, 'transcript' | 'reply'> & {
@@ -23,7 +23,11 @@ export type FakeCommand =
   | { op: 'configure'; changes: { reply?: string; transcript?: string } }
   | { op: 'setBehaviour'; endpoint: FakeEndpoint; behaviour: EndpointBehaviour }
   | { op: 'prewarmSpeech'; sentences: string[] }
-  | { op: 'takeRequests' };
+  | { op: 'takeRequests' }
+  | { op: 'takeRealtimeCommits' };
+
+/** A Realtime commit's timing (the child's clock). */
+export type RealtimeCommitTiming = RealtimeCommitRecord;
 
 export type ChildMessage =
   | { kind: 'ready'; baseURL: string; port: number }
@@ -39,6 +43,8 @@ export interface FakeOpenAIProcess {
   prewarmSpeech(sentences: readonly string[]): Promise<void>;
   /** The requests recorded since the last call (finished or not), oldest first. */
   takeRequests(): Promise<RequestTiming[]>;
+  /** The Realtime commits of every session since the last call, oldest first (then forgets the sessions that closed). */
+  takeRealtimeCommits(): Promise<RealtimeCommitTiming[]>;
   close(): Promise<void>;
 }
 
@@ -92,6 +98,7 @@ export async function startFakeOpenAIProcess(options: FakeProcessOptions = {}): 
     setBehaviour: (endpoint, behaviour) => call({ op: 'setBehaviour', endpoint, behaviour }),
     prewarmSpeech: (sentences) => call({ op: 'prewarmSpeech', sentences: [...sentences] }),
     takeRequests: () => call({ op: 'takeRequests' }),
+    takeRealtimeCommits: () => call({ op: 'takeRealtimeCommits' }),
     async close() {
       if (exitedWith) return;
       child.kill('SIGTERM');

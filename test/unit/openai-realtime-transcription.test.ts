@@ -115,6 +115,23 @@ describe('RealtimeTranscriber', () => {
     await session!.closed;
   }, 30_000);
 
+  it('released after a pause: the transcript is ready at once (the trailing silence is not sent to be transcribed)', async () => {
+    const live = transcriber();
+    const partials: string[] = [];
+    const turn = live.begin((text) => partials.push(text));
+    appendInFrames(turn, first);
+    appendInFrames(turn, silence(800));
+    await until(() => fake.realtimeSessions[0]?.commits[0]?.completedAt !== undefined, 10_000, 'the pause commit transcribed');
+    const releasedAt = performance.now();
+    const transcript = await turn.finish(new AbortController().signal);
+    const readyInMs = performance.now() - releasedAt;
+    console.log(`release → transcript after a pause: ${readyInMs.toFixed(1)} ms`);
+    expect(transcript).toBe(FIRST);
+    expect(readyInMs).toBeLessThan(20);
+    expect(fake.realtimeSessions[0]!.commits).toHaveLength(1);
+    live.close();
+  });
+
   it('keeps the connection for the next turn, and closes it when idle', async () => {
     fake.configure({ transcript: 'fixed words' });
     const live = transcriber({ idleCloseMs: 300 });

@@ -229,7 +229,10 @@ class RealtimeLiveTurn implements LiveTurn {
   finish(signal: AbortSignal): Promise<string> {
     if (this.failure) return this.end(Promise.reject(this.failure));
     this.flushBatch();
-    if (this.uncommittedSamples >= MIN_COMMIT_SAMPLES || (this.items.length === 0 && this.pendingCommits === 0)) this.commit();
+    // After a pause's commit, only silence left: nothing more to transcribe, so the transcript is ready now.
+    const committedBefore = this.items.length > 0 || this.pendingCommits > 0;
+    const onlySilenceLeft = committedBefore && !this.pauses.speechSincePause;
+    if (!onlySilenceLeft && (this.uncommittedSamples >= MIN_COMMIT_SAMPLES || !committedBefore)) this.commit();
     const settled = new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => this.fail(new LiveTranscriptionError('The streamed transcript did not come in time.')), this.timeoutMs);
       const onAbort = () => reject(new EngineAbortError(signal.reason));
