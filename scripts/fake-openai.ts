@@ -25,7 +25,7 @@ const fake = await startFakeOpenAI({
   port: Number(values.port),
   apiKey: values['api-key'],
   transcript: values.transcript,
-  behaviour: { transcriptions: behaviour, chat: behaviour, speech: behaviour },
+  behaviour: { transcriptions: behaviour, chat: behaviour, speech: behaviour, realtime: behaviour },
 });
 
 console.log(`Fake OpenAI API listening: ${fake.baseURL}`);
