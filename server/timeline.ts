@@ -23,7 +23,7 @@ const LABELS: Record<TurnMark, string> = {
   release: 'release',
   segmentReady: 'audio ready',
   sttSent: 'STT sent',
-  sttFallback: 'STT upload (stream failed)',
+  sttFallback: 'STT stream failed',
   transcript: 'transcript',
   jpegReady: 'frame',
   chatSent: 'chat sent',
