@@ -36,6 +36,17 @@ async function stagesShown(rig: OpenAIRig): Promise<Record<string, { provider: s
     .map((el) => [el.dataset.stage, { provider: el.dataset.provider, text: el.textContent }]))`) as Promise<Record<string, { provider: string; text: string }>>;
 }
 
+/** Closes the describe block's rig at its end, and prints its context after a failed case. */
+function closeRigAfterAll(rigOf: () => OpenAIRig | undefined): void {
+  afterAll(async () => {
+    await rigOf()?.close();
+  }, 30_000);
+  afterEach(({ task }) => {
+    const rig = rigOf();
+    if (task.result?.state === 'fail' && rig) printFailureContext(rig.server, rig.pageErrors);
+  });
+}
+
 describe('offline STT + OpenAI-compatible chat + TTS in PCM', () => {
   let rig: OpenAIRig;
   let speechSeconds: number;
@@ -53,12 +64,7 @@ describe('offline STT + OpenAI-compatible chat + TTS in PCM', () => {
       serverEnv: { ASSISTANT_ENGINE: '', STT_PROVIDER: 'offline', CHAT_PROVIDER: 'openai', TTS_PROVIDER: 'openai', TTS_FORMAT: 'pcm' },
     });
   }, 90_000);
-  afterAll(async () => {
-    await rig?.close();
-  }, 30_000);
-  afterEach(({ task }) => {
-    if (task.result?.state === 'fail' && rig) printFailureContext(rig.server, rig.pageErrors);
-  });
+  closeRigAfterAll(() => rig);
 
   it('hears the question locally, asks the fake for the reply and PCM speech, and the reply is heard', async () => {
     const { page, fake } = rig;
@@ -147,12 +153,7 @@ describe('streamed STT (OpenAI Realtime transcription)', () => {
       serverEnv: { STT_STREAMING: 'on' },
     });
   }, 90_000);
-  afterAll(async () => {
-    await rig?.close();
-  }, 30_000);
-  afterEach(({ task }) => {
-    if (task.result?.state === 'fail' && rig) printFailureContext(rig.server, rig.pageErrors);
-  });
+  closeRigAfterAll(() => rig);
 
   it('shows the words while Space is held, makes no upload, and answers the whole question', async () => {
     const { page, fake } = rig;
