@@ -29,6 +29,8 @@ export const settingsSchema = z.object({
   TLS_CERT: optionalText,
   TLS_KEY: optionalText,
   CERTS_DIR: z.string().default('certs'),
+  /** Required by every request when HOST is not loopback; made and printed at start when unset. */
+  ACCESS_TOKEN: optionalText.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
   ASSISTANT_ENGINE: providerSetting,

@@ -2,6 +2,7 @@ import express, { type Express } from 'express';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
+import { accessGate, requestHasToken } from './access.js';
 import type { ServerMetrics } from './metrics.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -14,8 +15,9 @@ export interface HttpStatus {
 }
 
 /** Static page, the two browser libraries it imports, health and metrics. */
-export function createHttpApp(status: HttpStatus, metrics: ServerMetrics): Express {
+export function createHttpApp(status: HttpStatus, metrics: ServerMetrics, options: { accessToken?: string } = {}): Express {
   const app = express();
+  const token = options.accessToken;
   app.disable('x-powered-by');
   app.use((_req, res, next) => {
     res.setHeader('X-Content-Type-Options', 'nosniff');
@@ -23,10 +25,13 @@ export function createHttpApp(status: HttpStatus, metrics: ServerMetrics): Expre
     next();
   });
 
-  app.get('/healthz', (_req, res) => {
+  // Open for load balancers; without the token it says only whether the server is up.
+  app.get('/healthz', (req, res) => {
     const ok = status.accepting();
-    res.status(ok ? 200 : 503).json({ ok, engine: status.engine, sessions: status.sessions() });
+    if (token && !requestHasToken(req, token)) res.status(ok ? 200 : 503).json({ ok });
+    else res.status(ok ? 200 : 503).json({ ok, engine: status.engine, sessions: status.sessions() });
   });
+  app.use(accessGate(token, new Set(['/healthz'])));
 
   app.get('/metrics', async (_req, res) => {
     res.setHeader('Content-Type', metrics.registry.contentType);

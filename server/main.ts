@@ -3,6 +3,7 @@ import { createServer } from 'node:https';
 import { Server as SocketServer } from 'socket.io';
 import { HistoryStore } from './assistant/history.js';
 import { OfflineSpeaker } from './assistant/offline/speaker.js';
+import { allowSocketRequest, publicHosts, resolveAccessToken, socketTokenCheck } from './access.js';
 import { loadOrCreateTls } from './certs.js';
 import { loadSettings, SettingsError, type Settings } from './config.js';
 import { createEngine, describeStages, warmSpeechTranscoding } from './engines.js';
@@ -36,14 +37,18 @@ const tls = loadOrCreateTls({
   host: settings.HOST,
 });
 
+const access = resolveAccessToken(settings.HOST, settings.ACCESS_TOKEN);
+
 let accepting = false;
 let signaling: ReturnType<typeof attachSignaling> | undefined;
 const app = createHttpApp(
   { engine: engine.name, sessions: () => signaling?.sessions() ?? 0, accepting: () => accepting },
   metrics,
+  access.token ? { accessToken: access.token } : {},
 );
 const server = createServer({ cert: tls.cert, key: tls.key }, app);
-const io = new SocketServer(server, { serveClient: true, maxHttpBufferSize: 1e6 });
+const io = new SocketServer(server, { serveClient: true, maxHttpBufferSize: 1e6, allowRequest: allowSocketRequest });
+io.use(socketTokenCheck(access.token));
 signaling = attachSignaling(io, {
   engine,
   engineNote: note,
@@ -59,9 +64,12 @@ server.listen(settings.PORT, settings.HOST, () => {
   accepting = true;
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : settings.PORT;
-  const shownHost = settings.HOST === '127.0.0.1' || settings.HOST === '0.0.0.0' ? 'localhost' : settings.HOST;
-  logger.info({ engine: engine.name, port, cert: tls.origin === 'created' ? `created ${tls.certPath}` : tls.origin }, 'listening');
-  console.log(`\n  Webcam assistant on https://${shownHost}:${port}  (engine: ${engine.name})`);
+  logger.info({ engine: engine.name, host: settings.HOST, port, cert: tls.origin === 'created' ? `created ${tls.certPath}` : tls.origin }, 'listening');
+  const query = access.token ? `/?token=${access.token}` : '/';
+  const urls = publicHosts(settings.HOST).map((host) => `https://${host}:${port}${query}`);
+  console.log(`\n  Webcam assistant on ${urls[0]}  (engine: ${engine.name})`);
+  for (const url of urls.slice(1)) console.log(`    also ${url}`);
+  if (access.made) console.log('  HOST is not loopback, so every request needs the access token above (set ACCESS_TOKEN to choose it).');
   for (const line of describeStages(stages)) console.log(`    ${line}`);
   if (note) console.log(`  ${note}`);
   if (tls.origin !== 'given') console.log('  The certificate is self-signed: accept the browser warning once.\n');
