@@ -23,6 +23,29 @@ const choiceFrom = <const T extends readonly [string, ...string[]]>(values: T, d
   z.preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : value), z.enum(values).default(def));
 const optionalUrl = optionalText.pipe(z.string().url().optional());
 
+/** ICE_SERVERS: a JSON list of STUN/TURN servers, as RTCPeerConnection takes them. */
+const iceServerList = z.preprocess(
+  (value) => {
+    if (typeof value !== 'string' || value.trim() === '') return undefined;
+    try {
+      return JSON.parse(value) as unknown;
+    } catch {
+      return value; // fails the array check below with a clear message
+    }
+  },
+  z
+    .array(
+      z.object({
+        urls: z.union([z.string().regex(/^(stun|stuns|turn|turns):/), z.array(z.string().regex(/^(stun|stuns|turn|turns):/)).min(1)]),
+        username: z.string().optional(),
+        credential: z.string().optional(),
+      }),
+      { message: 'must be a JSON list like [{"urls":"stun:stun.example.org:3478"}]' },
+    )
+    .max(8)
+    .optional(),
+);
+
 export const settingsSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: intFrom(8443, 0, 65535),
@@ -31,6 +54,7 @@ export const settingsSchema = z.object({
   CERTS_DIR: z.string().default('certs'),
   /** Required by every request when HOST is not loopback; made and printed at start when unset. */
   ACCESS_TOKEN: optionalText.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+  ICE_SERVERS: iceServerList,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
   ASSISTANT_ENGINE: providerSetting,

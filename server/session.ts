@@ -65,7 +65,7 @@ export class Session {
         deps.logger.debug({ peer: state }, 'peer state');
         if (state === 'connected') this.sender.start();
       },
-    });
+    }, settings.ICE_SERVERS ? { iceServers: settings.ICE_SERVERS } : {});
     this.mic = new MicRecorder({
       maxHoldMs: settings.MAX_HOLD_SECONDS * 1000,
       onMaxHold: () => this.cutLongHold(),

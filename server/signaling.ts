@@ -31,6 +31,9 @@ export interface SignalingDeps {
   errorVoice?: (sentence: string, signal: AbortSignal) => AsyncIterable<Buffer>;
 }
 
+/** Offers waiting behind the one being answered, per socket; more are refused. */
+const MAX_QUEUED_OFFERS = 8;
+
 const KNOWN_EVENTS = new Set(['hello', 'rtc:offer', 'talk:start', 'talk:stop', 'cancel', 'source', 'text']);
 
 /** socket.io events ⇄ one Session per socket; everything a socket owned is freed when it leaves. */
@@ -87,33 +90,53 @@ export function attachSignaling(io: SocketServer, deps: SignalingDeps): { sessio
       }
     });
 
-    socket.on('rtc:offer', async (payload: unknown, ack?: (reply: OfferReply) => void) => {
-      const reply = (r: OfferReply) => (typeof ack === 'function' ? ack(r) : undefined);
-      const offer = offerPayload.safeParse(payload);
-      if (!offer.success) {
-        reply({ error: 'The offer is malformed (expected { type: "offer", sdp }).' });
-        return;
-      }
-      // A new offer replaces the call: the old one is closed first (a refresh of the peer).
+    /*
+     * Offers run one at a time per socket: the previous call is closed (awaited) before the next
+     * is made, so however they arrive, one socket owns at most one peer.
+     */
+    let offerChain: Promise<void> = Promise.resolve();
+    let offersQueued = 0;
+    const answerOne = async (sdp: string, reply: (r: OfferReply) => void): Promise<void> => {
       const previous = session;
-      if (previous) forget(previous);
-      await previous?.close();
+      if (previous) {
+        forget(previous);
+        await previous.close();
+      }
       if (socket.disconnected) return;
       const fresh = newSession();
       session = fresh;
       sessions.set(socket.id, fresh);
       deps.metrics.activeSessions.inc();
       try {
-        const sdp = await fresh.answerOffer(offer.data.sdp);
-        reply({ answer: { type: 'answer', sdp } });
+        const answer = await fresh.answerOffer(sdp);
+        reply({ answer: { type: 'answer', sdp: answer } });
       } catch (err) {
-        const message = err instanceof OfferError ? err.message : 'The server could not answer the offer.';
+        const message = err instanceof OfferError ? err.message : 'The call could not start: the server could not answer the offer.';
         log.warn({ err }, 'offer failed');
         reply({ error: message });
         // A failed offer leaves no half-made call behind.
-        if (session === fresh) forget(fresh);
+        forget(fresh);
         await fresh.close();
       }
+    };
+    socket.on('rtc:offer', (payload: unknown, ack?: (reply: OfferReply) => void) => {
+      const reply = (r: OfferReply) => (typeof ack === 'function' ? ack(r) : undefined);
+      const offer = offerPayload.safeParse(payload);
+      if (!offer.success) {
+        reply({ error: 'The offer is malformed (expected { type: "offer", sdp }).' });
+        return;
+      }
+      if (offersQueued >= MAX_QUEUED_OFFERS) {
+        reply({ error: 'Too many offers at once: wait for the answer before sending another.' });
+        return;
+      }
+      offersQueued++;
+      offerChain = offerChain
+        .then(() => answerOne(offer.data.sdp, reply))
+        .catch((err: unknown) => log.warn({ err }, 'offer handling failed'))
+        .finally(() => {
+          offersQueued--;
+        });
     });
 
     /** Drops a session from this socket and the server's count (once). */

@@ -9,10 +9,12 @@ import {
   usePLI,
   useREMB,
   useTWCC,
+  type RTCIceServer,
   type RTCRtpTransceiver,
   type RtpPacket,
 } from 'werift';
 
+import { checkSdpOffer, SdpOfferProblem } from './sdp-offer-check.js';
 import { installFastRtpHeaderParser } from './rtp-header-parser.js';
 import { installFastSrtp } from './srtp-transform.js';
 import { installFastVp8DescriptorParser } from './vp8-descriptor-parser.js';
@@ -66,6 +68,11 @@ export class OfferError extends Error {
   override name = 'OfferError';
 }
 
+export interface MediaPeerOptions {
+  /** STUN/TURN servers (ICE_SERVERS); none by default, so no outside server is contacted. */
+  iceServers?: RTCIceServer[];
+}
+
 /**
  * The server side of one browser call: receives mic Opus and camera/screen video, and owns the
  * outgoing audio track the assistant speaks on (same audio m-line, sendrecv).
@@ -79,8 +86,11 @@ export class MediaPeer {
   private videoSsrc?: number;
   private closed = false;
 
-  constructor(private readonly events: MediaPeerEvents) {
+  constructor(private readonly events: MediaPeerEvents, options: MediaPeerOptions = {}) {
     this.pc = new RTCPeerConnection({
+      // werift would otherwise ask stun.l.google.com for every call.
+      iceServers: options.iceServers ?? [],
+      bundlePolicy: 'max-bundle',
       codecs: peerCodecs(),
       headerExtensions: {
         audio: [useSdesMid(), useAbsSendTime(), useTransportWideCC()],
@@ -104,13 +114,18 @@ export class MediaPeer {
 
   /** Takes the browser's offer, returns a complete (non-trickle) answer SDP. */
   async answer(offerSdp: unknown): Promise<string> {
-    if (typeof offerSdp !== 'string' || !offerSdp.startsWith('v=0')) {
-      throw new OfferError('The offer is not an SDP document.');
+    if (typeof offerSdp !== 'string') throw new OfferError('The call could not start: the offer is not an SDP document.');
+    try {
+      checkSdpOffer(offerSdp);
+    } catch (err) {
+      if (err instanceof SdpOfferProblem) throw new OfferError(`The call could not start: ${err.message}.`);
+      throw err;
     }
     try {
       await this.pc.setRemoteDescription({ type: 'offer', sdp: offerSdp });
     } catch (err) {
-      throw new OfferError(`The offer could not be applied: ${(err as Error).message}`);
+      // werift's own words name its internals; the log keeps them, the page gets ours.
+      throw new OfferError('The call could not start: the server could not use the browser\'s offer.', { cause: err });
     }
     if (!this.audioTransceiver) throw new OfferError('The offer has no audio (microphone) track.');
     const answer = await this.pc.createAnswer();
