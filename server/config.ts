@@ -96,6 +96,33 @@ export const settingsSchema = z.object({
   /** Rough budget (characters of text + image cost) the conversation history may use. */
   HISTORY_BUDGET_CHARS: intFrom(24_000, 1000, 1_000_000),
 
+  /** Keep at most this many messages per conversation (user + assistant). */
+  HISTORY_MAX_MESSAGES: intFrom(60, 2, 10_000),
+  /** The newest this many frames of a conversation are kept (and sent again); older ones are dropped. */
+  HISTORY_IMAGES: intFrom(2, 0, 10),
+  /** Conversations kept for pages that reload; the least recently used go first. */
+  HISTORY_MAX_CONVERSATIONS: intFrom(500, 1, 100_000),
+  /** A conversation nobody used for this long is forgotten. */
+  HISTORY_IDLE_MINUTES: intFrom(120, 1, 10_080),
+
+  /** Calls (peers) this process serves at once, and from one client address. */
+  MAX_CALLS: intFrom(100, 1, 10_000),
+  MAX_CALLS_PER_ADDRESS: intFrom(10, 1, 10_000),
+  /** socket.io messages a socket may send per second (a burst of twice this is allowed). */
+  MAX_EVENTS_PER_SECOND: intFrom(30, 1, 10_000),
+  /** Questions (typed or spoken) a socket may start per second (a burst of three is allowed). */
+  MAX_TURNS_PER_SECOND: intFrom(1, 1, 100),
+  /** Longest reply the chat model may write, in tokens. */
+  REPLY_MAX_TOKENS: intFrom(800, 16, 32_000),
+  /** Video frames kept since the last keyframe (what a snapshot decodes); ~5 s at 25 fps. */
+  VIDEO_MAX_FRAMES: intFrom(125, 10, 3000),
+  /** A frame larger than this many pixels is not decoded (ffmpeg -max_pixels); 4K by default. */
+  SNAPSHOT_MAX_PIXELS: intFrom(3840 * 2160, 64 * 64, 100_000_000),
+  /** Most decoded picture data one snapshot may produce, MB. */
+  SNAPSHOT_MAX_OUTPUT_MB: intFrom(64, 1, 4096),
+  /** ffmpeg, pocketsphinx and flite runs are killed after this long. */
+  CHILD_PROCESS_TIMEOUT_MS: intFrom(20_000, 500, 600_000),
+
   /** A hold longer than this is cut and answered as is. */
   MAX_HOLD_SECONDS: intFrom(60, 1, 3600),
   /** Less detected speech than this is treated as an accidental press. */

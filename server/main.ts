@@ -12,6 +12,7 @@ import { createLogger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
 import { attachSignaling } from './signaling.js';
 import { warmSnapshotPipeline } from './media/frame-snapshot.js';
+import { setProcessLimits } from './media/process-runner.js';
 
 function readSettings(): Settings {
   try {
@@ -26,6 +27,7 @@ function readSettings(): Settings {
 }
 
 const settings = readSettings();
+setProcessLimits({ timeoutMs: settings.CHILD_PROCESS_TIMEOUT_MS });
 const logger = createLogger(settings.LOG_LEVEL);
 const metrics = new ServerMetrics();
 const { engine, note, stages } = createEngine(settings);
@@ -56,7 +58,13 @@ signaling = attachSignaling(io, {
   settings,
   logger,
   metrics,
-  histories: new HistoryStore({ budgetChars: settings.HISTORY_BUDGET_CHARS, keepImages: 2 }),
+  histories: new HistoryStore({
+    budgetChars: settings.HISTORY_BUDGET_CHARS,
+    keepImages: settings.HISTORY_IMAGES,
+    maxMessages: settings.HISTORY_MAX_MESSAGES,
+    maxConversations: settings.HISTORY_MAX_CONVERSATIONS,
+    idleMs: settings.HISTORY_IDLE_MINUTES * 60_000,
+  }),
   errorVoice: (sentence, signal) => errorSpeaker.speak(sentence, signal),
 });
 

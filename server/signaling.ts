@@ -17,6 +17,7 @@ import {
   type ServerToClient,
   type StageDescriptions,
 } from './protocol.js';
+import { CallLimits, TokenBucket } from './rate-limit.js';
 import { Session } from './session.js';
 
 export interface SignalingDeps {
@@ -39,6 +40,10 @@ const KNOWN_EVENTS = new Set(['hello', 'rtc:offer', 'talk:start', 'talk:stop', '
 /** socket.io events ⇄ one Session per socket; everything a socket owned is freed when it leaves. */
 export function attachSignaling(io: SocketServer, deps: SignalingDeps): { sessions(): number; closeAll(): Promise<void> } {
   const sessions = new Map<string, Session>();
+  const { settings } = deps;
+  const callLimits = new CallLimits({ maxCalls: settings.MAX_CALLS, maxCallsPerAddress: settings.MAX_CALLS_PER_ADDRESS });
+  /** Each session's call slot, freed when the session is forgotten. */
+  const callSlots = new WeakMap<Session, () => void>();
 
   io.on('connection', (socket: Socket) => {
     const log = deps.logger.child({ socket: socket.id });
@@ -69,6 +74,24 @@ export function attachSignaling(io: SocketServer, deps: SignalingDeps): { sessio
       fail(`Ignored a malformed "${event}" message.`);
       return undefined;
     };
+
+    // Rate limits: a socket over them is told (once a second at most) and its extra messages
+    // dropped; nobody else's call notices.
+    const events = new TokenBucket(settings.MAX_EVENTS_PER_SECOND, settings.MAX_EVENTS_PER_SECOND * 2);
+    const turns = new TokenBucket(settings.MAX_TURNS_PER_SECOND, 3);
+    let toldAt = -Infinity;
+    const tellLimited = (message: string) => {
+      if (performance.now() - toldAt < 1000) return;
+      toldAt = performance.now();
+      emit('session:error', { kind: 'rate_limit', message });
+    };
+    socket.use((packet, next) => {
+      if (events.take()) return next();
+      const limited = 'Too many messages at once, so some were ignored. Slow down a little.';
+      tellLimited(limited);
+      const ack = packet.at(-1);
+      if (typeof ack === 'function') (ack as (reply: { error: string }) => void)({ error: limited });
+    });
 
     socket.onAny((event: string) => {
       if (!KNOWN_EVENTS.has(event)) fail(`Unknown event "${String(event).slice(0, 40)}".`);
@@ -103,7 +126,13 @@ export function attachSignaling(io: SocketServer, deps: SignalingDeps): { sessio
         await previous.close();
       }
       if (socket.disconnected) return;
+      const slot = callLimits.acquire(socket.handshake.address);
+      if ('refused' in slot) {
+        reply({ error: slot.refused });
+        return;
+      }
       const fresh = newSession();
+      callSlots.set(fresh, slot.release);
       session = fresh;
       sessions.set(socket.id, fresh);
       deps.metrics.activeSessions.inc();
@@ -141,6 +170,7 @@ export function attachSignaling(io: SocketServer, deps: SignalingDeps): { sessio
 
     /** Drops a session from this socket and the server's count (once). */
     const forget = (leaving: Session) => {
+      callSlots.get(leaving)?.();
       if (session === leaving) session = undefined;
       if (sessions.get(socket.id) === leaving) {
         sessions.delete(socket.id);
@@ -152,7 +182,16 @@ export function attachSignaling(io: SocketServer, deps: SignalingDeps): { sessio
       if (!session) fail(`"${event}" needs a call first (send rtc:offer).`);
       return session;
     };
-    socket.on('talk:start', () => needSession('talk:start')?.talkStart());
+    /** A question (typed or spoken) may start: false, and the caller told, past MAX_TURNS_PER_SECOND. */
+    const turnAllowed = (): boolean => {
+      if (turns.take()) return true;
+      tellLimited('Too many questions at once, so that one was ignored. Wait for the answer.');
+      return false;
+    };
+    socket.on('talk:start', () => {
+      const target = needSession('talk:start');
+      if (target && turnAllowed()) target.talkStart();
+    });
     socket.on('talk:stop', () => needSession('talk:stop')?.talkStop());
     socket.on('cancel', () => needSession('cancel')?.cancel());
     socket.on('source', (payload: unknown) => {
@@ -161,7 +200,8 @@ export function attachSignaling(io: SocketServer, deps: SignalingDeps): { sessio
     });
     socket.on('text', (payload: unknown) => {
       const text = parse(textPayload, payload, 'text');
-      if (text) needSession('text')?.askText(text.text);
+      const target = text && needSession('text');
+      if (text && target && turnAllowed()) target.askText(text.text);
     });
 
     socket.on('disconnect', async () => {

@@ -179,3 +179,32 @@ describe('HistoryStore', () => {
     for (let i = 0; i < 50; i++) expect(store.get(`page-${i}`).transcript()[0]!.text).toBe(`q${i}`);
   });
 });
+
+describe('history limits', () => {
+  it('holds only the newest keepImages JPEGs, however many turns had one', () => {
+    const history = roomy();
+    for (const colour of COLOURS) history.addTurn(ask(`what about ${colour}?`, colour), 'ok');
+    expect(history.imageCount).toBe(2);
+    const sent = history.forModel().filter((m) => m.image).map((m) => m.image!.jpeg);
+    expect(sent).toEqual([images.get('yellow')!.jpeg, images.get('white')!.jpeg]);
+    expect(history.length).toBe(10); // the text of every turn stays
+  });
+
+  it('keeps at most maxMessages, dropping the oldest whole turns', () => {
+    const history = new ConversationHistory({ budgetChars: 1_000_000, keepImages: 2, maxMessages: 4 });
+    for (let i = 0; i < 10; i++) history.addTurn(ask(`question ${i}`), `answer ${i}`);
+    expect(history.transcript().map((m) => m.text)).toEqual(['question 8', 'answer 8', 'question 9', 'answer 9']);
+  });
+
+  it('forgets a conversation nobody used for idleMs', () => {
+    let now = 0;
+    const store = new HistoryStore({ budgetChars: 100_000, keepImages: 2, idleMs: 60_000, now: () => now });
+    store.get('page-old').addTurn(ask('old'), 'old answer');
+    now = 30_000;
+    store.get('page-new').addTurn(ask('new'), 'new answer');
+    now = 61_000;
+    expect(store.get('page-new').length).toBe(2);
+    expect(store.size).toBe(1); // page-old expired
+    expect(store.get('page-old').length).toBe(0);
+  });
+});
