@@ -1,3 +1,4 @@
+import './process-policy.js';
 import './gc-tuning.js';
 import { createServer } from 'node:https';
 import { Server as SocketServer } from 'socket.io';
@@ -13,6 +14,7 @@ import { ServerMetrics } from './metrics.js';
 import { attachSignaling } from './signaling.js';
 import { warmSnapshotPipeline } from './media/frame-snapshot.js';
 import { setProcessLimits } from './media/process-runner.js';
+import { installCrashPolicy } from './process-policy.js';
 
 function readSettings(): Settings {
   try {
@@ -29,6 +31,7 @@ function readSettings(): Settings {
 const settings = readSettings();
 setProcessLimits({ timeoutMs: settings.CHILD_PROCESS_TIMEOUT_MS });
 const logger = createLogger(settings.LOG_LEVEL);
+installCrashPolicy(logger);
 const metrics = new ServerMetrics();
 const { engine, note, stages } = createEngine(settings);
 const errorSpeaker = new OfflineSpeaker();
@@ -46,7 +49,10 @@ let signaling: ReturnType<typeof attachSignaling> | undefined;
 const app = createHttpApp(
   { engine: engine.name, sessions: () => signaling?.sessions() ?? 0, accepting: () => accepting },
   metrics,
-  access.token ? { accessToken: access.token } : {},
+  {
+    ...(access.token ? { accessToken: access.token } : {}),
+    onError: (err, req) => logger.error({ err, path: req.path }, 'request failed'),
+  },
 );
 const server = createServer({ cert: tls.cert, key: tls.key }, app);
 const io = new SocketServer(server, { serveClient: true, maxHttpBufferSize: 1e6, allowRequest: allowSocketRequest });
