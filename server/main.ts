@@ -14,6 +14,7 @@ import { ServerMetrics } from './metrics.js';
 import { attachSignaling } from './signaling.js';
 import { warmSnapshotPipeline } from './media/frame-snapshot.js';
 import { setProcessLimits } from './media/process-runner.js';
+import { weriftPatchProblem } from './media/werift-patches.js';
 import { installCrashPolicy } from './process-policy.js';
 
 function readSettings(): Settings {
@@ -29,6 +30,11 @@ function readSettings(): Settings {
 }
 
 const settings = readSettings();
+const patchProblem = weriftPatchProblem();
+if (patchProblem) {
+  console.error(`Cannot start: ${patchProblem}`);
+  process.exit(2);
+}
 setProcessLimits({ timeoutMs: settings.CHILD_PROCESS_TIMEOUT_MS });
 const logger = createLogger(settings.LOG_LEVEL);
 installCrashPolicy(logger);

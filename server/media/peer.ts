@@ -15,17 +15,9 @@ import {
 } from 'werift';
 
 import { checkSdpOffer, SdpOfferProblem } from './sdp-offer-check.js';
-import { installFastRtpHeaderParser } from './rtp-header-parser.js';
-import { installFastSrtp } from './srtp-transform.js';
-import { installFastVp8DescriptorParser } from './vp8-descriptor-parser.js';
-import { installWeriftReceiveFastPaths } from './werift-receive-fast-paths.js';
-import { installWeriftSendFastPaths } from './werift-send-fast-paths.js';
+import { installWeriftPatches, weriftPatchProblem } from './werift-patches.js';
 
-installFastRtpHeaderParser();
-installFastSrtp();
-installFastVp8DescriptorParser();
-installWeriftReceiveFastPaths();
-installWeriftSendFastPaths();
+installWeriftPatches();
 
 export type VideoCodecName = 'VP8' | 'H264';
 export type PeerState = 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
@@ -87,6 +79,8 @@ export class MediaPeer {
   private closed = false;
 
   constructor(private readonly events: MediaPeerEvents, options: MediaPeerOptions = {}) {
+    const patchProblem = weriftPatchProblem();
+    if (patchProblem) throw new Error(patchProblem); // never a half-patched werift
     this.pc = new RTCPeerConnection({
       // werift would otherwise ask stun.l.google.com for every call.
       iceServers: options.iceServers ?? [],

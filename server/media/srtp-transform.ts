@@ -7,6 +7,7 @@ import {
   SrtpAuthenticationError,
   SrtpSession,
 } from 'werift';
+import { checkPatchTargets } from './werift-patch-guard.js';
 
 /*
  * SRTP without a crypto object per packet.
@@ -260,8 +261,16 @@ let installed = false;
  */
 export function installFastSrtp(): void {
   if (installed) return;
-  installed = true;
   const prototype = weriftCtrCipherPrototype();
+  const transport = RTCDtlsTransport.prototype as unknown as { srtpProfiles: number[]; start: (...args: unknown[]) => Promise<void> };
+  checkPatchTargets('srtp-transform', [
+    { name: 'CipherAesCtr.prototype.encryptRtp', current: prototype.encryptRtp, shape: '1bfd4490211022fd' },
+    { name: 'CipherAesCtr.prototype.decryptRtp', current: prototype.decryptRtp, shape: 'e4b279abfa3ffb78' },
+    { name: 'CipherAesCtr.prototype.encryptRTCP', current: prototype.encryptRTCP, shape: '7515f1398224b6e2' },
+    { name: 'CipherAesCtr.prototype.decryptRTCP', current: prototype.decryptRTCP, shape: '1dffc45d652d1359' },
+    { name: 'RTCDtlsTransport.prototype.start', current: transport.start, shape: 'a5df0cf574f94aec' },
+  ]);
+  installed = true;
   const { encryptRtp: originalEncrypt, decryptRtp: originalDecrypt, encryptRTCP: originalEncryptRtcp, decryptRTCP: originalDecryptRtcp } = prototype;
   prototype.encryptRtp = function (this: CtrCipher, header, payload, rolloverCounter) {
     return encryptRtp(this, header, payload, rolloverCounter, originalEncrypt);
@@ -276,7 +285,6 @@ export function installFastSrtp(): void {
     return decryptRtcp(this, encrypted, originalDecryptRtcp);
   };
 
-  const transport = RTCDtlsTransport.prototype as unknown as { srtpProfiles: number[]; start: (...args: unknown[]) => Promise<void> };
   const originalStart = transport.start;
   transport.start = function (this: { srtpProfiles: number[] }, ...args: unknown[]) {
     const ctr = AES_CM_128_HMAC_SHA1_80;
