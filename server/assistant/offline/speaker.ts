@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { EngineError, type Speaker } from '../engine.js';
 import { demuxOggOpus } from '../../media/ogg-opus-demuxer.js';
-import { ffmpegPath } from '../../media/ffmpeg.js';
+import { localAudioFfmpegPath } from '../../media/ffmpeg.js';
 import { processTimeoutMs } from '../../media/process-runner.js';
 
 export type OfflineVoiceBackend = 'flite' | 'espeak-ng' | 'espeak-ng-wasm';
@@ -96,11 +96,11 @@ export async function* offlineSpeak(
   // ffmpeg, in a process group of its own so abort kills both.
   const encoder =
     backend === 'flite'
-      ? spawn('/bin/sh', ['-c', 'text=$1; shift; flite -voice slt -t "$text" -o /dev/stdout | exec "$0" "$@"', ffmpegPath(), text, ...ENCODER_ARGS], {
+      ? spawn('/bin/sh', ['-c', 'text=$1; shift; flite -voice slt -t "$text" -o /dev/stdout | exec "$0" "$@"', localAudioFfmpegPath(), text, ...ENCODER_ARGS], {
           stdio: ['ignore', 'pipe', 'pipe'],
           detached: true,
         })
-      : spawn(ffmpegPath(), ENCODER_ARGS, { stdio: ['pipe', 'pipe', 'pipe'] });
+      : spawn(localAudioFfmpegPath(), ENCODER_ARGS, { stdio: ['pipe', 'pipe', 'pipe'] });
   children.push(encoder);
   if (backend === 'flite') groupLeaders.add(encoder);
   encoder.on('error', fail);

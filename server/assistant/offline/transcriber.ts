@@ -1,5 +1,5 @@
 import { EngineError, type MicSegment, type Transcriber } from '../engine.js';
-import { ffmpegPath } from '../../media/ffmpeg.js';
+import { localAudioFfmpegPath } from '../../media/ffmpeg.js';
 import { ProcessLimitError, runProcess } from '../../media/process-runner.js';
 
 /** The rate of the en-us acoustic model shipped in Debian's pocketsphinx-en-us. */
@@ -46,7 +46,7 @@ export async function transcribeWithPocketsphinx(
     const input = Buffer.from(padded.buffer, padded.byteOffset, padded.byteLength);
     const result = await runProcess(
       '/bin/sh',
-      ['-c', `${feeder} | exec "$1" -infile /dev/stdin`, 'sh', options.binary ?? 'pocketsphinx_continuous', ffmpegPath()],
+      ['-c', `${feeder} | exec "$1" -infile /dev/stdin`, 'sh', options.binary ?? 'pocketsphinx_continuous', localAudioFfmpegPath()],
       input,
       { signal, processGroup: true },
     );
