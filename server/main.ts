@@ -15,7 +15,7 @@ import { attachSignaling } from './signaling.js';
 import { warmSnapshotPipeline } from './media/frame-snapshot.js';
 import { setProcessLimits } from './media/process-runner.js';
 import { weriftPatchProblem } from './media/werift-patches.js';
-import { installCrashPolicy } from './process-policy.js';
+import { installCrashPolicy, installGcOnSignal } from './process-policy.js';
 
 function readSettings(): Settings {
   try {
@@ -38,6 +38,7 @@ if (patchProblem) {
 setProcessLimits({ timeoutMs: settings.CHILD_PROCESS_TIMEOUT_MS });
 const logger = createLogger(settings.LOG_LEVEL);
 installCrashPolicy(logger);
+installGcOnSignal(logger);
 const metrics = new ServerMetrics();
 const { engine, note, stages } = createEngine(settings);
 const errorSpeaker = new OfflineSpeaker();

@@ -36,3 +36,17 @@ export function installCrashPolicy(logger: Logger, exit: (code: number) => void 
     process.off('uncaughtException', onException);
   };
 }
+
+/**
+ * Diagnostics for the reliability suite and for people chasing memory: when node runs with
+ * --expose-gc, SIGUSR2 forces a full GC and logs the heap and RSS after it.
+ */
+export function installGcOnSignal(logger: Logger): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (typeof gc !== 'function') return;
+  process.on('SIGUSR2', () => {
+    gc();
+    const { rss, heapUsed } = process.memoryUsage();
+    logger.info({ rssBytes: rss, heapUsedBytes: heapUsed }, 'forced GC');
+  });
+}

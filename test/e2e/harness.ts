@@ -45,6 +45,8 @@ export async function assertRigToolsPresent(): Promise<void> {
 export interface RunningServer {
   url: string;
   port: number;
+  /** The server process (node itself: no wrapper in between). */
+  pid: number;
   stop(): Promise<void>;
   logs(): string;
 }
@@ -112,7 +114,11 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
  * Starts the real server on a free port (or `env.PORT`) with its own certificate dir and the
  * offline engine, and resolves once `GET /healthz` answers 200.
  */
-export async function startServer(env: Record<string, string> = {}, startTimeoutMs = 30_000): Promise<RunningServer> {
+export async function startServer(
+  env: Record<string, string> = {},
+  startTimeoutMs = 30_000,
+  nodeArgs: readonly string[] = [],
+): Promise<RunningServer> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
   const certsDir = env.CERTS_DIR ?? (await mkdtemp(path.join(os.tmpdir(), 'e2e-certs-')));
   const ownsCertsDir = env.CERTS_DIR === undefined;
@@ -126,7 +132,7 @@ export async function startServer(env: Record<string, string> = {}, startTimeout
     HOST: env.HOST ?? '127.0.0.1',
     CERTS_DIR: certsDir,
   };
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'server/main.ts'], {
     cwd: REPO_ROOT,
     env: childEnv,
     detached: true, // own process group, so stop() ends its children too
@@ -172,7 +178,7 @@ export async function startServer(env: Record<string, string> = {}, startTimeout
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  return { url: `https://127.0.0.1:${port}/`, port, stop, logs: () => output };
+  return { url: `https://127.0.0.1:${port}/`, port, pid: child.pid!, stop, logs: () => output };
 }
 
 export interface FakeMedia {
