@@ -53,7 +53,7 @@ describe('access on a non-loopback bind', () => {
     const paths = ['/', '/healthz', '/metrics', '/app.js', '/vendor/__proto__', '/vendor/constructor', '/vendor/toString',
       '/vendor/hasOwnProperty', '/%E0%A4%A', '/../../etc/passwd', '/nope', '/socket.io/?EIO=4&transport=polling'];
     for (const path of paths) {
-      for (const headers of [{}, { cookie }]) {
+      for (const headers of [{}, { cookie }] as Record<string, string>[]) {
         const reply = await request(base + path, headers);
         const text = reply.body + JSON.stringify(reply.headers);
         expect(text, path).not.toContain(API_KEY);
