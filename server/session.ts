@@ -9,6 +9,7 @@ import { MediaPeer, type VideoCodecName } from './media/peer.js';
 import { MicRecorder } from './media/mic-recorder.js';
 import { RtpPreRoll } from './media/rtp-pre-roll.js';
 import { ModeController, type ConversationMode } from './conversation/mode-controller.js';
+import { BargeInStopwatch } from './conversation/barge-in-stopwatch.js';
 import { VideoFrameBuffer } from './media/video-frames.js';
 import { snapshotJpeg } from './media/frame-snapshot.js';
 import { PacedOpusSender } from './media/rtp-sender.js';
@@ -44,6 +45,7 @@ export class Session {
   private readonly preRoll = new RtpPreRoll(PRE_ROLL_KEEP_MS);
   /** Push-to-talk or hands-free: who decides when a turn starts and ends. */
   readonly conversation: ModeController;
+  private readonly bargeIn = new BargeInStopwatch();
   /** Streamed transcription while Space is held (STT_STREAMING), beside the recorder. */
   private readonly live?: LiveTranscript;
   private video?: VideoFrameBuffer;
@@ -89,7 +91,10 @@ export class Session {
       },
       host: {
         state: () => this.state,
-        startTurn: (_cause, preRollMs) => this.beginListening(preRollMs),
+        startTurn: (cause, preRollMs) => {
+          if (cause === 'barge-in') this.bargeIn.decided();
+          this.beginListening(preRollMs);
+        },
         endTurn: (userStoppedMsAgo) => this.endListening(new TurnTimeline(performance.now(), { userStoppedMsAgo })),
       },
       onVoice: (speaking) => deps.emit('vad', { speaking }),
@@ -110,6 +115,8 @@ export class Session {
       onPacketSent: ({ silence, lateByMs }) => {
         (silence ? metrics.silencePacketsSent : metrics.speechPacketsSent).inc();
         if (lateByMs > 5) metrics.rtpPacketsLate.inc();
+        const stopped = this.bargeIn.packetSent(silence);
+        if (stopped) deps.logger.info({ bargeIn: stopped }, 'barge-in stopped the reply');
         if (!silence && this.turn && !this.turn.timeline.has('firstRtp')) {
           this.turn.timeline.mark('firstRtp');
           if (this.state === 'thinking') this.setState('speaking');

@@ -12,10 +12,15 @@
  * which mode the page is in, and `onVoice` / `onStep` report what the VAD hears in hands-free,
  * whether or not this controller acts on it (`act: false` leaves turn-taking to the engine).
  */
+import { performance } from 'node:perf_hooks';
 import type { RtpPacket } from 'werift';
 import type { TurnState } from '../protocol.js';
 import type { EndpointerSettings, EndpointStep } from './endpointer.js';
 import { VoiceListener } from './voice-listener.js';
+
+const WATCHDOG_INTERVAL_MS = 250;
+/** No mic audio at all for endSilenceMs plus this ends a voice turn as silence would. */
+const NO_AUDIO_GRACE_MS = 500;
 
 export type ConversationMode = 'push-to-talk' | 'hands-free';
 export const CONVERSATION_MODES: readonly ConversationMode[] = ['push-to-talk', 'hands-free'];
@@ -56,6 +61,10 @@ export class ModeController {
   private readonly listener: VoiceListener;
   /** The listening turn was started by voice, so silence may end it. */
   private voiceTurn = false;
+  /** When the last VAD window came in (monotonic ms). */
+  private lastStepAt = 0;
+  /** Ends a voice turn whose audio stopped coming (mic muted, track ended, packets lost). */
+  private watchdog?: NodeJS.Timeout;
   private voice = false;
 
   constructor(private readonly options: ModeControllerOptions) {
@@ -74,7 +83,7 @@ export class ModeController {
   async setMode(mode: ConversationMode): Promise<void> {
     if (mode === this.current) return;
     this.current = mode;
-    this.voiceTurn = false;
+    this.setVoiceTurn(false);
     this.setVoice(false);
     if (mode === 'hands-free') await this.listener.start();
     else this.listener.stop();
@@ -86,15 +95,33 @@ export class ModeController {
 
   /** The key started a turn: only the key ends it. */
   keyTurnStarted(): void {
-    this.voiceTurn = false;
+    this.setVoiceTurn(false);
   }
 
   close(): void {
     this.listener.stop();
+    this.setVoiceTurn(false);
+  }
+
+  private setVoiceTurn(on: boolean): void {
+    this.voiceTurn = on;
+    if (!on) {
+      clearInterval(this.watchdog);
+      this.watchdog = undefined;
+      return;
+    }
+    this.watchdog ??= setInterval(() => {
+      const quietMs = performance.now() - this.lastStepAt;
+      if (quietMs < this.options.settings.endSilenceMs + NO_AUDIO_GRACE_MS) return;
+      this.setVoiceTurn(false);
+      this.setVoice(false);
+      if (this.options.host.state() === 'listening') this.options.host.endTurn(quietMs);
+    }, WATCHDOG_INTERVAL_MS);
   }
 
   private onStep(step: EndpointStep): void {
     const { settings, host } = this.options;
+    this.lastStepAt = performance.now();
     this.options.onStep?.(step);
     if (step.event?.type === 'speechStart') this.setVoice(true);
     if (step.event?.type === 'speechEnd') this.setVoice(false);
@@ -103,16 +130,16 @@ export class ModeController {
     const state = host.state();
     const preRollMs = step.speechMs + settings.preRollMs;
     if (state === 'ready' && step.inSpeech) {
-      this.voiceTurn = true;
+      this.setVoiceTurn(true);
       host.startTurn('speech', preRollMs);
     } else if ((state === 'thinking' || state === 'speaking') && step.inSpeech && step.speechMs >= settings.bargeInMs) {
-      this.voiceTurn = true;
+      this.setVoiceTurn(true);
       host.startTurn('barge-in', preRollMs);
     } else if (state === 'listening' && this.voiceTurn && step.event?.type === 'speechEnd') {
-      this.voiceTurn = false;
+      this.setVoiceTurn(false);
       host.endTurn(step.event.silenceMs);
-    } else if (state !== 'listening') {
-      this.voiceTurn = false;
+    } else if (state !== 'listening' && this.voiceTurn) {
+      this.setVoiceTurn(false);
     }
   }
 
