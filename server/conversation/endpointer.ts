@@ -27,7 +27,10 @@ export interface EndpointStep {
   event?: EndpointEvent;
   /** Whether the user is talking (a started turn not yet ended by silence). */
   inSpeech: boolean;
-  /** Length of the current speech so far (since its first voiced window), 0 when not in speech. */
+  /**
+   * Length of the current speech from its first to its latest voiced window (silence after it not
+   * counted), 0 when not in speech.
+   */
   speechMs: number;
 }
 
@@ -78,7 +81,7 @@ export class Endpointer {
       this.reset();
       return { event, inSpeech: false, speechMs: 0 };
     }
-    return { inSpeech: true, speechMs: this.speechMs };
+    return { inSpeech: true, speechMs: this.speechMs - this.silenceMs };
   }
 
   /** Back to "nobody is talking" (e.g. when the mode changes). */
