@@ -162,7 +162,7 @@ async function main(): Promise<void> {
   const checks = targetChecks(latency, capacity);
   log('');
   if (sttStreaming) log(formatSttStreaming(sttStreaming, options.sttDelayMs));
-  else if (handsFree) log(formatHandsFree(handsFree, 640));
+  else if (handsFree) log(formatHandsFree(handsFree, 640 /* the default; this bench does not change it */));
   else log(formatTargets(checks));
   if (latency) log(`\n${formatOverheads(latency)}\n(latency phase: machine busy ${latencyMachineCores} of ${os.cpus().length} cores; server main thread waited for a CPU ${((latencyRunQueueShare ?? 0) * 100).toFixed(1)} % of the time)`);
   if (capacity) log(`\n${formatSteps(capacity.steps)}\ncapacity stopped: ${capacity.stopReason}`);

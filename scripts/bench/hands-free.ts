@@ -28,8 +28,8 @@ export interface HandsFreeResult {
   errors: string[];
   /** Client: end of its speech → first reply speech packet. */
   speechEndToFirstSound: Summary;
-  /** Server timeline: user stopped speaking → turn ended (the endpointing delay as the server saw it). */
-  serverEndpointingDelay: Summary;
+  /** Client: end of its speech → the server's `thinking` state arrives (the endpointing delay, with loopback transit). */
+  speechEndToTurnEnded: Summary;
   /** Server timeline: turn ended → first sound sent. */
   serverTurnEndToFirstSound: Summary;
   bargeIns: number;
@@ -44,17 +44,21 @@ export interface HandsFreeResult {
   listeningPathCoresPerCall: number;
 }
 
-/** Index just past the last voiced packet (decoded RMS above -45 dBFS). */
-function speechEndIndex(packets: readonly Buffer[]): number {
+/** The first voiced packet and the one just past the last (decoded RMS above -45 dBFS). */
+function speechSpan(packets: readonly Buffer[]): { start: number; end: number } {
   const decoder = new opus.OpusEncoder(16_000, 1);
+  let start = -1;
   let end = 0;
   packets.forEach((packet, index) => {
     const pcm = new Int16Array(decoder.decode(packet).buffer.slice(0));
     let sum = 0;
     for (const v of pcm) sum += v * v;
-    if (10 * Math.log10(sum / pcm.length / 32768 ** 2 + 1e-12) > -45) end = index + 1;
+    if (10 * Math.log10(sum / pcm.length / 32768 ** 2 + 1e-12) > -45) {
+      if (start < 0) start = index;
+      end = index + 1;
+    }
   });
-  return end;
+  return { start: Math.max(0, start), end };
 }
 
 export async function runHandsFree(options: {
@@ -70,10 +74,14 @@ export async function runHandsFree(options: {
   log: (line: string) => void;
 }): Promise<HandsFreeResult> {
   const { server, fake, media, pump, log } = options;
-  const spoken = media.questionPackets.slice(0, speechEndIndex(media.questionPackets));
+  const span = speechSpan(media.questionPackets);
+  const spoken = media.questionPackets.slice(0, span.end);
+  /** The question's leading silence, before its first voiced packet. */
+  const leadInMs = span.start * 20;
   const errors: string[] = [];
   const clientMs: number[] = [];
   const endpointingMs: number[] = [];
+  let thinkingAt: number | undefined;
   const turnEndToSoundMs: number[] = [];
   const bargeClientMs: number[] = [];
   const bargeServerMs: number[] = [];
@@ -83,6 +91,7 @@ export async function runHandsFree(options: {
   let state = 'ready';
   session.socket.on('state', (p) => {
     state = p.state;
+    if (p.state === 'thinking') thinkingAt = performance.now();
   });
   try {
     await session.setMode('hands-free');
@@ -90,6 +99,7 @@ export async function runHandsFree(options: {
     await fake.configure({ reply: options.reply });
     for (let i = 0; i < options.turns && !options.deadline.aborted; i++) {
       session.clearTurnEnds();
+      thinkingAt = undefined;
       let speechEndAt: number | undefined;
       let firstSoundAt: number | undefined;
       session.onReplyPacket = (rtp, at) => {
@@ -106,8 +116,7 @@ export async function runHandsFree(options: {
       await waitUntil(() => (state === 'ready' ? true : undefined), 15_000);
       const at = (mark: string) => end.timeline.find((entry) => entry.mark === mark)?.atMs;
       if (firstSoundAt !== undefined && speechEndAt !== undefined) clientMs.push(firstSoundAt - speechEndAt);
-      const stopped = at('userStopped');
-      if (stopped !== undefined) endpointingMs.push(-stopped);
+      if (thinkingAt !== undefined && speechEndAt !== undefined) endpointingMs.push(thinkingAt - speechEndAt);
       const sound = at('firstRtp');
       if (sound !== undefined) turnEndToSoundMs.push(sound);
       await sleep(300);
@@ -134,7 +143,7 @@ export async function runHandsFree(options: {
         continue;
       }
       await sleep(1000);
-      interruptAt = performance.now();
+      interruptAt = performance.now() + leadInMs; // when its first voiced packet goes out
       session.mic.say(spoken, () => undefined);
       const first = await session.nextTurnEnd(10_000);
       if (!first || first.kind !== 'done' || !first.cancelled) {
@@ -152,9 +161,14 @@ export async function runHandsFree(options: {
         bargeServerMs.push(Number(parsed[1]));
         bargeAfter.push(Number(parsed[2]));
       }
-      // The interrupting question is answered; stop that reply too and wait for quiet.
-      await session.nextTurnEnd(20_000);
+      // The interrupting question is answered: once its reply sounds, stop it and wait for quiet.
+      let answeredAt: number | undefined;
+      session.onReplyPacket = (rtp, at) => {
+        if (!isSilence(rtp) && at > interruptedAt + 300) answeredAt ??= at;
+      };
+      if ((await waitUntil(() => answeredAt, 20_000)) === undefined) errors.push('barge-in: the interrupting question got no spoken answer');
       session.cancel();
+      await session.nextTurnEnd(5000);
       await waitUntil(() => (state === 'ready' ? true : undefined), 15_000);
       await sleep(500);
     }
@@ -171,7 +185,7 @@ export async function runHandsFree(options: {
     failedTurns: errors.length,
     errors: errors.slice(0, 8),
     speechEndToFirstSound: roundedSummary(clientMs),
-    serverEndpointingDelay: roundedSummary(endpointingMs),
+    speechEndToTurnEnded: roundedSummary(endpointingMs),
     serverTurnEndToFirstSound: roundedSummary(turnEndToSoundMs),
     bargeIns: bargeServerMs.length,
     bargeInStopServerMs: roundedSummary(bargeServerMs),
@@ -236,10 +250,10 @@ export function formatHandsFree(result: HandsFreeResult, endSilenceMs: number): 
   return [
     `Hands-free (${result.turns} turns; VAD_END_SILENCE_MS ${endSilenceMs}; failed ${result.failedTurns}${result.errors.length ? `: ${result.errors.join('; ')}` : ''})`,
     `  end of the client's speech → first reply sound (client):  ${f(result.speechEndToFirstSound)}`,
-    `  user stopped → turn ended (server timeline):              ${f(result.serverEndpointingDelay)}`,
+    `  end of the client's speech → turn ended ('thinking'):    ${f(result.speechEndToTurnEnded)}`,
     `  turn ended → first sound sent (server timeline):          ${f(result.serverTurnEndToFirstSound)}`,
     `  barge-in decision → first silence packet (server):        ${f(result.bargeInStopServerMs)}; reply packets after the decision: ${result.bargeInSpeechPacketsAfter.join(', ') || '—'}`,
-    `  interrupting speech starts → last reply sound (client):   ${f(result.bargeInSpeechToSilenceClient)}`,
+    `  interrupting speech starts → last reply sound (client):   ${f(result.bargeInSpeechToSilenceClient)} (BARGE_IN_MS included)`,
     `  CPU per call, quiet mic, ${result.cpu.calls} calls, ${result.cpu.seconds} s phases: push-to-talk ${(ptt * 100).toFixed(2)} % of a core, hands-free ${(hf * 100).toFixed(2)} % (phases: ${result.cpu.pushToTalkCoresPerCall.join(', ')} / ${result.cpu.handsFreeCoresPerCall.join(', ')})`,
     `  listening path alone (RTP → Opus decode → Silero VAD, speech), in the bench process: ${(result.listeningPathCoresPerCall * 100).toFixed(2)} % of a core per call`,
   ].join('\n');
