@@ -6,9 +6,20 @@
 const AUDIO_CONSTRAINTS = { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 };
 const VIDEO_CONSTRAINTS = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 } };
 
-/** Constraints with a preferred device (`ideal`: another one is used if it is gone). */
+/** Constraints for exactly this device (Chrome does not honour an `ideal` device id). */
 function withDevice(constraints, deviceId) {
-  return deviceId ? { ...constraints, deviceId: { ideal: deviceId } } : constraints;
+  return deviceId ? { ...constraints, deviceId: { exact: deviceId } } : constraints;
+}
+
+/** getUserMedia with the remembered devices; without them if they are gone. */
+async function openRemembered(audio, video, ids) {
+  try {
+    return await navigator.mediaDevices.getUserMedia({ audio: withDevice(audio, ids.micId), ...(video ? { video: withDevice(video, ids.cameraId) } : {}) });
+  } catch (error) {
+    const gone = error?.name === 'OverconstrainedError' || error?.name === 'NotFoundError';
+    if (!gone || (!ids.micId && !ids.cameraId)) throw error;
+    return navigator.mediaDevices.getUserMedia({ audio, ...(video ? { video } : {}) });
+  }
 }
 
 /** Words a user understands for the usual getUserMedia failures. */
@@ -50,14 +61,13 @@ export class LocalMedia {
    */
   async open({ micId, cameraId } = {}) {
     if (!navigator.mediaDevices?.getUserMedia) throw new Error('getUserMedia is not available');
-    const audio = withDevice(AUDIO_CONSTRAINTS, micId);
     try {
-      const stream = await navigator.mediaDevices.getUserMedia({ audio, video: withDevice(VIDEO_CONSTRAINTS, cameraId) });
+      const stream = await openRemembered(AUDIO_CONSTRAINTS, VIDEO_CONSTRAINTS, { micId, cameraId });
       this.micTrack = stream.getAudioTracks()[0] ?? null;
       this.cameraTrack = stream.getVideoTracks()[0] ?? null;
     } catch (error) {
       if (error?.name === 'NotAllowedError' || error?.name === 'SecurityError') throw error;
-      const audioOnly = await navigator.mediaDevices.getUserMedia({ audio });
+      const audioOnly = await openRemembered(AUDIO_CONSTRAINTS, null, { micId });
       this.micTrack = audioOnly.getAudioTracks()[0] ?? null;
       return { cameraError: error };
     }

@@ -185,4 +185,24 @@ describe('hands-free: no turn without speech', () => {
     expect(await messageCount(page, 'user')).toBe(0);
     expect(await page.locator('[data-testid=notice]').textContent()).toBe('');
   }, 60_000);
+
+  it('(e) the mic picker lists the fake devices; a pick goes out with replaceTrack (same call) and is remembered', async () => {
+    const options = (selector: string) => page.$$eval(`${selector} option`, (all) => all.map((o) => (o as HTMLOptionElement).value));
+    await page.waitForFunction(`document.querySelectorAll('[data-testid=mic-select] option').length >= 2`, undefined, { timeout: 10_000 });
+    expect((await options('[data-testid=camera-select]')).length).toBeGreaterThanOrEqual(1);
+    expect(await page.isVisible('[data-testid=source-screen]'), 'Chromium has getDisplayMedia').toBe(true);
+    const sentMic = `${PAGE_PC}.getSenders().find((s) => s.track && s.track.kind === 'audio').track.getSettings().deviceId`;
+    const mics = await options('[data-testid=mic-select]');
+    const current = (await page.evaluate(sentMic)) as string;
+    const other = mics.find((id) => id !== current)!;
+    const pcBefore = await page.evaluate(`${PAGE_PC}.__e2eId ??= Math.random()`);
+    await page.selectOption('[data-testid=mic-select]', other);
+    await page.waitForFunction(`${sentMic} === ${JSON.stringify(other)}`, undefined, { timeout: 10_000 });
+    expect(await page.evaluate(`${PAGE_PC}.__e2eId`), 'the same call: no renegotiation').toBe(pcBefore);
+    await page.reload();
+    await waitForState(page, 'ready', 20_000);
+    await page.waitForFunction(`${PAGE_PC} && ${PAGE_PC}.getSenders().some((s) => s.track && s.track.kind === 'audio')`, undefined, { timeout: 10_000 });
+    expect(await page.evaluate(sentMic)).toBe(other);
+    expect(await page.inputValue('[data-testid=mic-select]')).toBe(other);
+  }, 60_000);
 });
