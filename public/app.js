@@ -4,6 +4,8 @@ import { LocalMedia, describeMediaError } from './js/media.js';
 import { startMicMeter } from './js/mic-meter.js';
 import { createPeer, negotiate } from './js/peer.js';
 import { wireControls, showSource } from './js/controls.js';
+import { wireModeSwitch, showHearing } from './js/mode.js';
+import { wireDevicePickers, rememberedDevice } from './js/devices.js';
 import {
   showHistory, addUserTurn, addAssistantDelta, finishAssistantTurn, showPartialUserTurn, dropPartialUserTurn,
 } from './js/conversation.js';
@@ -29,7 +31,7 @@ function sessionId() {
 
 const media = new LocalMedia();
 let micMeter = null;
-/** @type {{ pc: RTCPeerConnection; videoSender: RTCRtpSender } | null} */
+/** @type {{ pc: RTCPeerConnection; videoSender: RTCRtpSender; audioSender: RTCRtpSender } | null} */
 let peer = null;
 /** Bumped on every (re)connect, so a slow negotiation for an old connection gives up. */
 let generation = 0;
@@ -48,11 +50,20 @@ function showPreview(track) {
   preview.play?.().catch(() => {});
 }
 
-const mediaReady = media.open().then(
+const modeSwitch = wireModeSwitch((mode) => emitIfConnected('mode', { mode }));
+const devicePickers = wireDevicePickers({
+  currentId: (kind) => media.deviceId(kind),
+  choose: (kind, deviceId) => (kind === 'audioinput' ? media.useMic(deviceId) : media.useCameraDevice(deviceId)),
+});
+// The screen-share button only where the browser can share a screen (not on most phones).
+if (!navigator.mediaDevices?.getDisplayMedia) document.querySelector('[data-testid="source-screen"]')?.setAttribute('hidden', '');
+
+const mediaReady = media.open({ micId: rememberedDevice('audioinput'), cameraId: rememberedDevice('videoinput') }).then(
   ({ cameraError }) => {
     if (cameraError) showError(describeMediaError(cameraError, 'camera'));
     showPreview(media.videoTrack);
     if (media.micTrack) micMeter = startMicMeter(media.micTrack);
+    void devicePickers.refresh(); // labels are readable once access was given
     return true;
   },
   (error) => {
@@ -69,6 +80,11 @@ media.onVideoTrackChange = (track, source) => {
   replaced
     .catch((error) => console.warn('replaceTrack failed', error))
     .finally(() => emitIfConnected('source', { kind: source }));
+};
+media.onMicTrackChange = (track) => {
+  micMeter?.stop();
+  micMeter = startMicMeter(track);
+  peer?.audioSender.replaceTrack(track).catch((error) => console.warn('replaceTrack (mic) failed', error));
 };
 media.onScreenEnded = () => showNotice('Screen sharing stopped — back to the camera.');
 
@@ -130,6 +146,7 @@ socket.on('connect', async () => {
     showEngineNote(reply?.engine, reply?.engineNote);
     showStages(reply?.stages);
     showHistory(reply?.history ?? []);
+    emitIfConnected('mode', { mode: modeSwitch.mode() });
   } catch (error) {
     console.warn('hello got no answer', error);
   }
@@ -138,6 +155,7 @@ socket.on('connect', async () => {
 
 socket.on('disconnect', () => {
   generation++;
+  showHearing(false);
   closePeer();
   controls.forget();
 });
@@ -152,6 +170,7 @@ socket.on('state', (message) => {
   if (message?.state === 'ready' || message?.state === 'listening') dropPartialUserTurn();
   setServerState(message?.state);
 });
+socket.on('vad', (message) => showHearing(message?.speaking === true));
 socket.on('turn:partial', (message) => showPartialUserTurn(message ?? {}));
 socket.on('turn:user', (message) => {
   clearError();

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { runCapacity, type CapacityResult } from './bench/capacity.js';
 import { runLatency, type LatencyResult } from './bench/latency.js';
 import { formatSttStreaming, runSttStreaming, type SttStreamingResult } from './bench/stt-streaming.js';
+import { formatHandsFree, runHandsFree, type HandsFreeResult } from './bench/hands-free.js';
 import { MediaPump, prepareMedia } from './bench/media-pump.js';
 import { parseBenchOptions } from './bench/options.js';
 import { machineBusy, sampleMachine, sampleProcess } from './bench/proc-stats.js';
@@ -80,6 +81,7 @@ async function main(): Promise<void> {
   let latency: LatencyResult | undefined;
   let capacity: CapacityResult | undefined;
   let sttStreaming: SttStreamingResult | undefined;
+  let handsFree: HandsFreeResult | undefined;
   let uploadServer: ServerProcess | undefined;
   let failure: string | undefined;
   const stopAll = async () => {
@@ -106,6 +108,8 @@ async function main(): Promise<void> {
       nodeFlags: options.serverNodeFlags,
       outputFile: options.serverOutput,
       ...(options.sttStreaming ? { env: { STT_STREAMING: 'on' } } : {}),
+      // Info: the barge-in lines carry the server's stop time.
+      ...(options.handsFree ? { env: { LOG_LEVEL: 'info' } } : {}),
     });
     log(`server pid ${server.pid} on ${server.baseUrl}${options.sttStreaming ? ' (STT_STREAMING=on)' : ''}`);
 
@@ -118,7 +122,15 @@ async function main(): Promise<void> {
         fake, media, pump, turns: options.turns, deadline: deadline.signal, log,
       });
     }
-    if (!options.skipLatency && !options.sttStreaming) {
+    if (options.handsFree) {
+      if (!fake) throw new Error('--hands-free needs the openai engine (the fake OpenAI API)');
+      log(`hands-free: ${options.turns} turns, barge-ins, then CPU with ${options.handsFreeCalls} calls…`);
+      handsFree = await runHandsFree({
+        server, fake, media, pump, turns: options.turns, calls: options.handsFreeCalls, reply: LATENCY_REPLY, longReply: CAPACITY_REPLY,
+        deadline: deadline.signal, log,
+      });
+    }
+    if (!options.skipLatency && !options.sttStreaming && !options.handsFree) {
       log(`latency: ${options.turns} spoken turns over WebRTC…`);
       const [before, serverBefore] = [sampleMachine(), sampleProcess(server.pid)];
       latency = await runLatency({ baseUrl: server.baseUrl, fake, media, pump, turns: options.turns, question, reply: LATENCY_REPLY, deadline: deadline.signal, log });
@@ -126,7 +138,7 @@ async function main(): Promise<void> {
       const serverAfter = sampleProcess(server.pid);
       latencyRunQueueShare = Math.round(((serverAfter.mainThreadRunQueueSeconds - serverBefore.mainThreadRunQueueSeconds) * 1000 * 1000) / (serverAfter.at - serverBefore.at)) / 1000;
     }
-    if (!options.skipCapacity && !options.sttStreaming && !deadline.signal.aborted) {
+    if (!options.skipCapacity && !options.sttStreaming && !options.handsFree && !deadline.signal.aborted) {
       await fake?.configure({ reply: CAPACITY_REPLY });
       // The client peers stand in for browsers on other machines. On this shared box the bench's
       // main thread (where they all run) yields the CPU to the server under test: nice 10. The
@@ -150,6 +162,7 @@ async function main(): Promise<void> {
   const checks = targetChecks(latency, capacity);
   log('');
   if (sttStreaming) log(formatSttStreaming(sttStreaming, options.sttDelayMs));
+  else if (handsFree) log(formatHandsFree(handsFree, 640 /* the default; this bench does not change it */));
   else log(formatTargets(checks));
   if (latency) log(`\n${formatOverheads(latency)}\n(latency phase: machine busy ${latencyMachineCores} of ${os.cpus().length} cores; server main thread waited for a CPU ${((latencyRunQueueShare ?? 0) * 100).toFixed(1)} % of the time)`);
   if (capacity) log(`\n${formatSteps(capacity.steps)}\ncapacity stopped: ${capacity.stopReason}`);
@@ -174,6 +187,7 @@ async function main(): Promise<void> {
     latency: latency && { ...latency, turns: latency.turns },
     capacity,
     sttStreaming,
+    handsFree,
     serverOutputTail: server?.recentOutput.slice(-30),
     failure,
   };

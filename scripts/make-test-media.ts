@@ -81,6 +81,40 @@ export async function makeSpeechWav(text: string, outPath: string, opts: SpeechO
   });
 }
 
+export type ConversationPart = { silenceSeconds: number } | { say: string } | { noise: 'whitenoise' | 'pinknoise' | 'brownnoise'; seconds: number; dbfs: number };
+
+/**
+ * A fake-mic recording for hands-free tests: silences, flite sentences (voice slt) and steady sox
+ * noise one after the other, as a 48 kHz mono 16-bit WAV. Returns where each part starts (s).
+ */
+export async function makeConversationWav(parts: ConversationPart[], outPath: string): Promise<string> {
+  await requireTool('flite', 'flite');
+  await requireTool('sox', 'sox');
+  return cached(outPath, { kind: 'conversation', parts, v: 1 }, async (tmpPath) => {
+    const pieces: string[] = [];
+    try {
+      for (const [index, part] of parts.entries()) {
+        const piece = `${tmpPath}.${index}.wav`;
+        const format = ['-r', '48000', '-c', '1', '-b', '16', '-e', 'signed-integer'];
+        if ('say' in part) {
+          const raw = `${piece}.flite.wav`;
+          await run('flite', ['-voice', 'slt', '-t', part.say, '-o', raw]);
+          await run('sox', ['-R', raw, ...format, piece]);
+          await rm(raw, { force: true });
+        } else if ('noise' in part) {
+          await run('sox', ['-R', '-n', ...format, piece, 'synth', String(part.seconds), part.noise, 'norm', String(part.dbfs + 3)]);
+        } else {
+          await run('sox', ['-R', '-n', ...format, piece, 'trim', '0', String(part.silenceSeconds)]);
+        }
+        pieces.push(piece);
+      }
+      await run('sox', ['-R', ...pieces, tmpPath]);
+    } finally {
+      await Promise.all(pieces.map((piece) => rm(piece, { force: true })));
+    }
+  });
+}
+
 /** Length of a WAV file in seconds (sox's `soxi -D`). */
 export async function wavDurationSeconds(wavPath: string): Promise<number> {
   await requireTool('soxi', 'sox');

@@ -127,6 +127,19 @@ export const settingsSchema = z.object({
   MAX_HOLD_SECONDS: intFrom(60, 1, 3600),
   /** Less detected speech than this is treated as an accidental press. */
   MIN_SPEECH_MS: intFrom(500, 0, 10_000),
+  /** Hands-free turn-taking (server/conversation/): Silero VAD speech probability that counts as speech. */
+  VAD_THRESHOLD: z.preprocess(
+    (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),
+    z.coerce.number().min(0.05).max(0.95).default(0.5),
+  ),
+  /** Hands-free: this much speech starts a turn. */
+  VAD_START_MS: intFrom(160, 32, 5000),
+  /** Hands-free: this much silence after speech ends the turn. */
+  VAD_END_SILENCE_MS: intFrom(640, 100, 10_000),
+  /** Hands-free: speech over a reply for this long interrupts it. */
+  BARGE_IN_MS: intFrom(600, 32, 10_000),
+  /** Audio kept from before a turn's start (key press, or detected speech). */
+  PRE_ROLL_MS: intFrom(300, 0, 2000),
   JPEG_MAX_SIDE: intFrom(1024, 64, 8192),
   JPEG_QUALITY: intFrom(80, 1, 100),
   FFMPEG_PATH: optionalText,

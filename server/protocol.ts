@@ -25,6 +25,8 @@ export interface ServerToClient {
     timeline?: TimelineEntry[];
   }) => void;
   notice: (payload: { message: string }) => void;
+  /** Hands-free: the server's VAD hears the user start (true) or stop (false) talking. */
+  vad: (payload: { speaking: boolean }) => void;
   'session:error': (payload: { kind: string; message: string }) => void;
 }
 
@@ -57,6 +59,7 @@ export interface OfferReply {
 export const helloPayload = z.object({ sessionId: z.string().min(8).max(100).regex(/^[\w-]+$/) });
 export const offerPayload = z.object({ type: z.literal('offer'), sdp: z.string().min(10).max(200_000) });
 export const sourcePayload = z.object({ kind: z.enum(['camera', 'screen']) });
+export const modePayload = z.object({ mode: z.enum(['push-to-talk', 'hands-free']) });
 export const textPayload = z.object({ text: z.string().trim().min(1).max(4000) });
 
 export type Emit = <E extends keyof ServerToClient>(event: E, ...args: Parameters<ServerToClient[E]>) => void;

@@ -7,6 +7,9 @@ import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
 import { MediaPeer, type VideoCodecName } from './media/peer.js';
 import { MicRecorder } from './media/mic-recorder.js';
+import { RtpPreRoll } from './media/rtp-pre-roll.js';
+import { ModeController, type ConversationMode } from './conversation/mode-controller.js';
+import { BargeInStopwatch } from './conversation/barge-in-stopwatch.js';
 import { VideoFrameBuffer } from './media/video-frames.js';
 import { snapshotJpeg } from './media/frame-snapshot.js';
 import { PacedOpusSender } from './media/rtp-sender.js';
@@ -17,6 +20,8 @@ import { TurnTimeline } from './timeline.js';
 import { Turn, type TurnInput } from './turn.js';
 
 const KEYFRAME_INTERVAL_WHILE_LISTENING_MS = 1000;
+/** Mic RTP kept undecoded: the pre-roll plus the longest speech a start decision waits for. */
+const PRE_ROLL_KEEP_MS = 2500;
 
 export interface SessionDeps {
   engine: AssistantEngine;
@@ -35,6 +40,10 @@ export interface SessionDeps {
 export class Session {
   readonly peer: MediaPeer;
   private readonly mic: MicRecorder;
+  private readonly preRoll = new RtpPreRoll(PRE_ROLL_KEEP_MS);
+  /** Push-to-talk or hands-free: who decides when a turn starts and ends. */
+  readonly conversation: ModeController;
+  private readonly bargeIn = new BargeInStopwatch();
   /** Streamed transcription while Space is held (STT_STREAMING), beside the recorder. */
   private readonly live?: LiveTranscript;
   private video?: VideoFrameBuffer;
@@ -55,8 +64,10 @@ export class Session {
     deps.engine.prewarm?.();
     this.peer = new MediaPeer({
       onMicRtp: (rtp) => {
+        this.preRoll.push(rtp);
         this.mic.pushRtp(rtp);
         this.live?.pushRtp(rtp);
+        this.conversation.pushRtp(rtp);
       },
       onVideoRtp: (rtp, codec) => this.onVideoRtp(rtp, codec),
       onStateChange: (state) => {
@@ -67,6 +78,25 @@ export class Session {
     this.mic = new MicRecorder({
       maxHoldMs: settings.MAX_HOLD_SECONDS * 1000,
       onMaxHold: () => this.cutLongHold(),
+    });
+    this.conversation = new ModeController({
+      settings: {
+        threshold: settings.VAD_THRESHOLD,
+        startSpeechMs: settings.VAD_START_MS,
+        endSilenceMs: settings.VAD_END_SILENCE_MS,
+        bargeInMs: settings.BARGE_IN_MS,
+        preRollMs: settings.PRE_ROLL_MS,
+      },
+      host: {
+        state: () => this.state,
+        startTurn: (cause, preRollMs) => {
+          if (cause === 'barge-in') this.bargeIn.decided();
+          this.beginListening(preRollMs);
+        },
+        endTurn: (userStoppedMsAgo) => this.endListening(new TurnTimeline(performance.now(), { userStoppedMsAgo })),
+      },
+      onVoice: (speaking) => deps.emit('vad', { speaking }),
+      onError: (err) => deps.logger.warn({ err }, 'voice-activity detection failed; hands-free is off for this call'),
     });
     const liveTranscriber = deps.engine.transcriber.openLive?.();
     if (liveTranscriber) {
@@ -83,6 +113,8 @@ export class Session {
       onPacketSent: ({ silence, lateByMs }) => {
         (silence ? metrics.silencePacketsSent : metrics.speechPacketsSent).inc();
         if (lateByMs > 5) metrics.rtpPacketsLate.inc();
+        const stopped = this.bargeIn.packetSent(silence);
+        if (stopped) deps.logger.info({ bargeIn: stopped }, 'barge-in stopped the reply');
         if (!silence && this.turn && !this.turn.timeline.has('firstRtp')) {
           this.turn.timeline.mark('firstRtp');
           if (this.state === 'thinking') this.setState('speaking');
@@ -100,7 +132,20 @@ export class Session {
     return this.peer.answer(sdp);
   }
 
+  /** Key pressed (Space or the talk button), in either mode. */
   talkStart(): void {
+    if (this.closed || this.state === 'listening') return;
+    this.conversation.keyTurnStarted();
+    this.beginListening(this.deps.settings.PRE_ROLL_MS);
+  }
+
+  /** Hands-free: the page's mode switch. Resolves once the mode is in force. */
+  setMode(mode: ConversationMode): Promise<void> {
+    return this.conversation.setMode(mode);
+  }
+
+  /** Starts a turn with the last `preRollMs` of mic audio first (speech from before the start). */
+  private beginListening(preRollMs: number): void {
     if (this.closed || this.state === 'listening') return;
     this.cancel(); // barge-in: talking over the assistant (or a spoken error) stops it
     this.peer.requestKeyframe();
@@ -115,6 +160,10 @@ export class Session {
     this.holdTimer = setTimeout(() => this.cutLongHold(), this.deps.settings.MAX_HOLD_SECONDS * 1000 + 1000);
     this.mic.start();
     this.live?.start();
+    for (const rtp of this.preRoll.lastMs(preRollMs)) {
+      this.mic.pushRtp(rtp);
+      this.live?.pushRtp(rtp);
+    }
     this.setState('listening');
   }
 
@@ -132,8 +181,11 @@ export class Session {
   }
 
   talkStop(): void {
+    this.endListening(new TurnTimeline());
+  }
+
+  private endListening(timeline: TurnTimeline): void {
     if (this.closed || this.state !== 'listening') return;
-    const timeline = new TurnTimeline();
     const segment = this.stopListening();
     const live = this.live?.stop();
     this.setState('thinking');
@@ -171,6 +223,7 @@ export class Session {
     clearTimeout(this.holdTimer);
     this.spokenError?.abort();
     this.live?.close();
+    this.conversation.close();
     this.sender.stop();
     await this.peer.close();
   }

@@ -8,6 +8,7 @@ import type { ServerMetrics } from './metrics.js';
 import { OfferError } from './media/peer.js';
 import {
   helloPayload,
+  modePayload,
   offerPayload,
   sourcePayload,
   textPayload,
@@ -19,6 +20,7 @@ import {
 } from './protocol.js';
 import { CallLimits, TokenBucket } from './rate-limit.js';
 import { Session } from './session.js';
+import type { ConversationMode } from './conversation/mode-controller.js';
 
 export interface SignalingDeps {
   engine: AssistantEngine;
@@ -35,7 +37,7 @@ export interface SignalingDeps {
 /** Offers waiting behind the one being answered, per socket; more are refused. */
 const MAX_QUEUED_OFFERS = 8;
 
-const KNOWN_EVENTS = new Set(['hello', 'rtc:offer', 'talk:start', 'talk:stop', 'cancel', 'source', 'text']);
+const KNOWN_EVENTS = new Set(['hello', 'rtc:offer', 'talk:start', 'talk:stop', 'cancel', 'source', 'text', 'mode']);
 
 /** socket.io events ⇄ one Session per socket; everything a socket owned is freed when it leaves. */
 export function attachSignaling(io: SocketServer, deps: SignalingDeps): { sessions(): number; closeAll(): Promise<void> } {
@@ -53,6 +55,8 @@ export function attachSignaling(io: SocketServer, deps: SignalingDeps): { sessio
     const fail = (message: string) => emit('session:error', { kind: 'protocol', message });
     let sessionId: string | undefined;
     let session: Session | undefined;
+    /** The page's conversation mode, kept for the calls this socket makes after it was chosen. */
+    let mode: ConversationMode = 'push-to-talk';
 
     const newSession = () => {
       const made = new Session({
@@ -64,6 +68,7 @@ export function attachSignaling(io: SocketServer, deps: SignalingDeps): { sessio
         ...(deps.errorVoice ? { errorVoice: deps.errorVoice } : {}),
       });
       if (sessionId) made.attachHistory(deps.histories.get(sessionId));
+      void made.setMode(mode);
       return made;
     };
 
@@ -197,6 +202,13 @@ export function attachSignaling(io: SocketServer, deps: SignalingDeps): { sessio
     socket.on('source', (payload: unknown) => {
       const source = parse(sourcePayload, payload, 'source');
       if (source) needSession('source')?.setSource(source.kind);
+    });
+    socket.on('mode', async (payload: unknown, ack?: (reply: { mode: ConversationMode }) => void) => {
+      const chosen = parse(modePayload, payload, 'mode');
+      if (!chosen) return;
+      mode = chosen.mode;
+      await session?.setMode(mode);
+      if (typeof ack === 'function') ack({ mode });
     });
     socket.on('text', (payload: unknown) => {
       const text = parse(textPayload, payload, 'text');

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 
 /** Milestones of one turn, in the order they usually happen. */
 export const TURN_MARKS = [
+  'userStopped',
   'release',
   'segmentReady',
   'sttSent',
@@ -20,6 +21,7 @@ export const TURN_MARKS = [
 export type TurnMark = (typeof TURN_MARKS)[number];
 
 const LABELS: Record<TurnMark, string> = {
+  userStopped: 'you stopped speaking',
   release: 'release',
   segmentReady: 'audio ready',
   sttSent: 'STT sent',
@@ -41,9 +43,18 @@ export class TurnTimeline {
   private readonly startedAt: number;
   private readonly marks = new Map<TurnMark, number>();
 
-  constructor(now: number = performance.now()) {
+  /** Ended by silence (hands-free): the release is the endpointer's decision. */
+  private readonly endedBySilence: boolean;
+
+  /**
+   * `now`: when the turn ended (key release, or the hands-free decision). `userStoppedMsAgo`
+   * (hands-free): how long before that the user stopped speaking — the endpointing delay.
+   */
+  constructor(now: number = performance.now(), opts: { userStoppedMsAgo?: number } = {}) {
     this.startedAt = now;
     this.marks.set('release', now);
+    this.endedBySilence = opts.userStoppedMsAgo !== undefined;
+    if (opts.userStoppedMsAgo !== undefined) this.marks.set('userStopped', now - opts.userStoppedMsAgo);
   }
 
   mark(name: TurnMark, now: number = performance.now()): void {
@@ -64,7 +75,7 @@ export class TurnTimeline {
   toJSON(): { mark: TurnMark; label: string; atMs: number }[] {
     return TURN_MARKS.filter((m) => this.marks.has(m)).map((mark) => ({
       mark,
-      label: LABELS[mark],
+      label: mark === 'release' && this.endedBySilence ? 'turn ended' : LABELS[mark],
       atMs: Math.round((this.marks.get(mark)! - this.startedAt) * 10) / 10,
     }));
   }

@@ -1,10 +1,26 @@
 // Local media: the mic and camera from getUserMedia, the screen from getDisplayMedia, and which
 // video track is "current" (what the peer sends and the preview shows).
 
-const CAMERA_CONSTRAINTS = {
-  audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
-  video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 } },
-};
+// Echo cancellation matters most in hands-free: without it the assistant's own voice from the
+// speakers reaches the server's VAD and interrupts the reply (barge-in).
+const AUDIO_CONSTRAINTS = { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 };
+const VIDEO_CONSTRAINTS = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 } };
+
+/** Constraints for exactly this device (Chrome does not honour an `ideal` device id). */
+function withDevice(constraints, deviceId) {
+  return deviceId ? { ...constraints, deviceId: { exact: deviceId } } : constraints;
+}
+
+/** getUserMedia with the remembered devices; without them if they are gone. */
+async function openRemembered(audio, video, ids) {
+  try {
+    return await navigator.mediaDevices.getUserMedia({ audio: withDevice(audio, ids.micId), ...(video ? { video: withDevice(video, ids.cameraId) } : {}) });
+  } catch (error) {
+    const gone = error?.name === 'OverconstrainedError' || error?.name === 'NotFoundError';
+    if (!gone || (!ids.micId && !ids.cameraId)) throw error;
+    return navigator.mediaDevices.getUserMedia({ audio, ...(video ? { video } : {}) });
+  }
+}
 
 /** Words a user understands for the usual getUserMedia failures. */
 export function describeMediaError(error, what = 'camera and microphone') {
@@ -36,20 +52,22 @@ export class LocalMedia {
   onVideoTrackChange = (_track, _source) => {};
   /** Fired when the browser's own "Stop sharing" ends the screen share. */
   onScreenEnded = () => {};
+  /** Fired after another microphone was picked: (track) => void */
+  onMicTrackChange = (_track) => {};
 
   /**
    * Opens mic + camera. If the camera alone fails, carries on with the mic and reports that.
    * @returns {Promise<{ cameraError?: unknown }>}; rejects when even the mic can't be opened
    */
-  async open() {
+  async open({ micId, cameraId } = {}) {
     if (!navigator.mediaDevices?.getUserMedia) throw new Error('getUserMedia is not available');
     try {
-      const stream = await navigator.mediaDevices.getUserMedia(CAMERA_CONSTRAINTS);
+      const stream = await openRemembered(AUDIO_CONSTRAINTS, VIDEO_CONSTRAINTS, { micId, cameraId });
       this.micTrack = stream.getAudioTracks()[0] ?? null;
       this.cameraTrack = stream.getVideoTracks()[0] ?? null;
     } catch (error) {
       if (error?.name === 'NotAllowedError' || error?.name === 'SecurityError') throw error;
-      const audioOnly = await navigator.mediaDevices.getUserMedia({ audio: CAMERA_CONSTRAINTS.audio });
+      const audioOnly = await openRemembered(AUDIO_CONSTRAINTS, null, { micId });
       this.micTrack = audioOnly.getAudioTracks()[0] ?? null;
       return { cameraError: error };
     }
@@ -89,6 +107,34 @@ export class LocalMedia {
     this.screenTrack = track;
     this.source = 'screen';
     this.onVideoTrackChange(track, 'screen');
+  }
+
+  /** Switches to another microphone (exactly that one); the old track is stopped. */
+  async useMic(deviceId) {
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: { ...AUDIO_CONSTRAINTS, deviceId: { exact: deviceId } } });
+    const track = stream.getAudioTracks()[0];
+    track.contentHint = 'speech';
+    const old = this.micTrack;
+    this.micTrack = track;
+    this.onMicTrackChange(track);
+    old?.stop();
+  }
+
+  /** Switches to another camera; sent at once unless the screen is being shared. */
+  async useCameraDevice(deviceId) {
+    const stream = await navigator.mediaDevices.getUserMedia({ video: { ...VIDEO_CONSTRAINTS, deviceId: { exact: deviceId } } });
+    const track = stream.getVideoTracks()[0];
+    track.contentHint = 'detail';
+    const old = this.cameraTrack;
+    this.cameraTrack = track;
+    if (this.source === 'camera') this.onVideoTrackChange(track, 'camera');
+    old?.stop();
+  }
+
+  /** @param {'audioinput' | 'videoinput'} kind @returns {string | undefined} the device in use */
+  deviceId(kind) {
+    const track = kind === 'audioinput' ? this.micTrack : this.cameraTrack;
+    return track?.getSettings?.().deviceId;
   }
 
   /** Stops any screen share and goes back to the camera. */

@@ -4,7 +4,7 @@ const meter = /** @type {HTMLMeterElement} */ (document.querySelector('[data-tes
 
 /**
  * @param {MediaStreamTrack} micTrack
- * @returns {{ resume(): void }} resume() after a user gesture if autoplay rules suspended audio
+ * @returns {{ resume(): void; stop(): void }} resume() after a user gesture if autoplay rules suspended audio
  */
 export function startMicMeter(micTrack) {
   const context = new AudioContext();
@@ -29,11 +29,15 @@ export function startMicMeter(micTrack) {
     meter.style.setProperty('--level', String(meter.value));
   };
   // A timer rather than requestAnimationFrame: keeps working when the tab is in the background.
-  setInterval(update, 50);
+  const timer = setInterval(update, 50);
 
   return {
     resume() {
       if (context.state === 'suspended') context.resume().catch(() => {});
+    },
+    stop() {
+      clearInterval(timer);
+      context.close().catch(() => {});
     },
   };
 }

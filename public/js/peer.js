@@ -52,7 +52,7 @@ function iceGatheringComplete(pc) {
 
 /**
  * @param {{ micTrack: MediaStreamTrack | null; videoTrack: MediaStreamTrack | null; stream: MediaStream }} media
- * @returns {{ pc: RTCPeerConnection; videoSender: RTCRtpSender }}
+ * @returns {{ pc: RTCPeerConnection; videoSender: RTCRtpSender; audioSender: RTCRtpSender }}
  */
 export function createPeer(media) {
   const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
@@ -65,7 +65,7 @@ export function createPeer(media) {
     ? pc.addTransceiver(media.videoTrack, { direction: 'sendonly', streams })
     : pc.addTransceiver('video', { direction: 'sendonly', streams });
   preferCodecs(video, 'video', ['video/VP8', 'video/H264']);
-  return { pc, videoSender: video.sender };
+  return { pc, videoSender: video.sender, audioSender: audio.sender };
 }
 
 /**

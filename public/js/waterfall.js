@@ -28,12 +28,14 @@ export function buildWaterfall(timeline, latencyMs) {
     const header = document.createElement('div');
     header.className = 'wf-latency';
     header.dataset.ms = String(Math.round(latencyMs));
-    header.title = 'Time from releasing the talk key to the first sound';
+    header.title = 'Time from the end of your turn (releasing the key, or the pause that ended it) to the first sound';
     figure.append(header);
   }
 
-  const spanMs = Math.max(1, ...marks.map((mark) => mark.atMs));
-  let previousMs = 0;
+  // Marks before the end of the turn (hands-free: when the user stopped speaking) are negative.
+  const originMs = Math.min(0, ...marks.map((mark) => mark.atMs));
+  const spanMs = Math.max(1, ...marks.map((mark) => mark.atMs)) - originMs;
+  let previousMs = originMs;
   for (const mark of marks) {
     const row = document.createElement('div');
     row.className = 'wf-row';
@@ -44,7 +46,7 @@ export function buildWaterfall(timeline, latencyMs) {
     track.className = 'wf-track';
     const bar = document.createElement('span');
     bar.className = 'wf-bar';
-    bar.style.left = `${(previousMs / spanMs) * 100}%`;
+    bar.style.left = `${((previousMs - originMs) / spanMs) * 100}%`;
     bar.style.width = `max(2px, ${((mark.atMs - previousMs) / spanMs) * 100}%)`;
     track.append(bar);
     row.append(track);

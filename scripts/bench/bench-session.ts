@@ -16,6 +16,7 @@ interface ClientToServer {
   'talk:stop': () => void;
   cancel: () => void;
   text: (payload: { text: string }) => void;
+  mode: (payload: { mode: 'push-to-talk' | 'hands-free' }, ack: (reply: { mode: string }) => void) => void;
 }
 
 export type TurnEnd =
@@ -124,6 +125,11 @@ export class BenchSession {
   /** Stops the reply that is playing (the page's Escape). */
   cancel(): void {
     this.socket.emit('cancel');
+  }
+
+  /** Switches the conversation mode; resolves once it is in force on the server. */
+  async setMode(mode: 'push-to-talk' | 'hands-free'): Promise<void> {
+    await this.socket.timeout(10_000).emitWithAck('mode', { mode });
   }
 
   ask(text: string): void {

@@ -30,6 +30,10 @@ export interface BenchOptions {
   serverOutput?: string;
   /** Compare streamed STT with one upload after release (instead of the latency and capacity phases). */
   sttStreaming: boolean;
+  /** Hands-free turn-taking: endpointing delay, barge-in stop time, CPU per call hands-free vs push-to-talk. */
+  handsFree: boolean;
+  /** Calls in the hands-free CPU comparison. */
+  handsFreeCalls: number;
 }
 
 const HELP = `npm run bench -- [flags]
@@ -50,7 +54,10 @@ const HELP = `npm run bench -- [flags]
   --server-node-flags F  extra Node flags for the server, space-separated (e.g. "--trace-gc")
   --server-output FILE   write the server's stdout and stderr to FILE
   --stt-streaming        instead: streamed STT (Realtime transcription) against one upload after release,
-                         two servers on one fake, alternating turns (--turns per cell, default 10)`;
+                         two servers on one fake, alternating turns (--turns per cell, default 10)
+  --hands-free           instead: hands-free turns (end of speech → first reply sound), barge-in stop time,
+                         and CPU per call hands-free vs push-to-talk (--turns, default 20)
+  --hands-free-calls N   calls in that CPU comparison (default 10)`;
 
 function positiveInt(text: string | undefined, fallback: number, name: string): number {
   if (text === undefined) return fallback;
@@ -81,6 +88,8 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       'server-node-flags': { type: 'string' },
       'server-output': { type: 'string' },
       'stt-streaming': { type: 'boolean', default: false },
+      'hands-free': { type: 'boolean', default: false },
+      'hands-free-calls': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -102,7 +111,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
   if (steps.at(-1)! > 200) throw new Error('--steps: at most 200 sessions');
   return {
     engine,
-    turns: Math.min(1000, positiveInt(values.turns, quick ? 6 : engine === 'offline' || values['stt-streaming'] ? 10 : 50, 'turns')),
+    turns: Math.min(1000, positiveInt(values.turns, quick ? 6 : engine === 'offline' || values['stt-streaming'] ? 10 : values['hands-free'] ? 20 : 50, 'turns')),
     steps,
     holdSeconds: Math.max(2, Math.min(120, positiveInt(values.hold, quick ? 4 : 10, 'hold'))),
     sttDelayMs: positiveInt(values['stt-ms'], 150, 'stt-ms'),
@@ -120,6 +129,8 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     serverNodeFlags: (values['server-node-flags'] ?? '').split(/\s+/).filter((flag) => flag !== ''),
     serverOutput: values['server-output'],
     sttStreaming: values['stt-streaming'],
+    handsFree: values['hands-free'],
+    handsFreeCalls: Math.max(1, Math.min(100, positiveInt(values['hands-free-calls'], 10, 'hands-free-calls'))),
     quietWaitSeconds: Math.min(600, positiveInt(values['quiet-wait'], quick ? 0 : 30, 'quiet-wait')),
   };
 }

@@ -101,6 +101,23 @@ describe('session over a werift peer', () => {
     );
     expect(heard).toMatch(/heard|red|picture|offline/);
   }, 90_000);
+
+  it('push-to-talk keeps PRE_ROLL_MS from before the key press: a question begun 250 ms early is heard whole', async () => {
+    await waitFor(() => (events.at(-1)?.name === 'state' && events.at(-1)?.payload.state === 'ready' ? true : undefined), 60_000);
+    events.length = 0;
+    const speechStartsAt = 0.4 + 0.1; // the padding, then flite's own lead-in (s)
+    const pressAt = Math.round((speechStartsAt + 0.25) / 0.02);
+    for (const [index, packet] of micPackets.entries()) {
+      if (index === pressAt) session.talkStart();
+      client.sendMic(packet);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    session.talkStop();
+    const user = await waitFor(() => events.find((e) => e.name === 'turn:user'), 60_000);
+    console.log(`pre-roll turn heard: ${String(user.payload.text)}`);
+    expect(String(user.payload.text)).toMatch(/^what\b/);
+    session.cancel();
+  }, 90_000);
 });
 
 function isSilence(rtp: RtpPacket): boolean {
