@@ -12,8 +12,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { CHROMIUM_PATH, chromiumFlags, startServer } from '../test/e2e/harness.js';
+import type { Browser, Page } from 'playwright-core';
+import { startServer } from '../test/e2e/harness.js';
+import { launchWithBuiltInCamera } from '../test/e2e/video-probes.js';
 import { bareWeriftAnswerer } from './lib/bare-werift-answerer.js';
 import { measureVideoSend, type VideoSendRate } from './lib/video-send-stats.js';
 
@@ -27,13 +28,6 @@ const { values } = parseArgs({
 const warmupMs = Number(values.warmup) * 1000;
 const windowMs = Number(values.window) * 1000;
 const rounds = Number(values.rounds);
-
-/** Chromium's flags from the e2e rig, minus the camera file (its own moving test pattern instead). */
-export function builtInCameraFlags(): string[] {
-  return chromiumFlags({ audioWav: '/dev/null', videoY4m: '/dev/null' }).filter(
-    (flag) => !flag.startsWith('--use-file-for-fake-video-capture') && !flag.startsWith('--use-file-for-fake-audio-capture'),
-  );
-}
 
 const BARE_PAGE = `<!doctype html><title>bare</title><script>
 window.startCall = async () => {
@@ -90,7 +84,7 @@ const format = (name: string, rate: VideoSendRate) =>
 
 async function main(): Promise<void> {
   const server = await startServer({ LOG_LEVEL: 'warn' });
-  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: false, args: builtInCameraFlags() });
+  const browser = await launchWithBuiltInCamera();
   const results: { bare: VideoSendRate[]; server: VideoSendRate[] } = { bare: [], server: [] };
   try {
     console.log(`warm-up ${warmupMs / 1000} s, window ${windowMs / 1000} s, ${rounds} round(s), Chromium's fake 640x480 camera`);
