@@ -18,6 +18,7 @@ import { checkSdpOffer, SdpOfferProblem } from './sdp-offer-check.js';
 import { installWeriftPatches, weriftPatchProblem } from './werift-patches.js';
 
 installWeriftPatches();
+import { deferMdnsCandidates } from './mdns-candidates.js';
 
 export type VideoCodecName = 'VP8' | 'H264';
 export type PeerState = 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
@@ -115,8 +116,12 @@ export class MediaPeer {
       if (err instanceof SdpOfferProblem) throw new OfferError(`The call could not start: ${err.message}.`);
       throw err;
     }
+    const offer = deferMdnsCandidates(offerSdp);
+    void offer.resolved.then((candidates) => {
+      for (const candidate of candidates) if (!this.closed) this.pc.addIceCandidate(candidate).catch(() => undefined);
+    });
     try {
-      await this.pc.setRemoteDescription({ type: 'offer', sdp: offerSdp });
+      await this.pc.setRemoteDescription({ type: 'offer', sdp: offer.sdp });
     } catch (err) {
       // werift's own words name its internals; the log keeps them, the page gets ours.
       throw new OfferError('The call could not start: the server could not use the browser\'s offer.', { cause: err });

@@ -5,6 +5,7 @@ import { WeriftPatchError } from './werift-patch-guard.js';
 import { installWeriftReceiveFastPaths } from './werift-receive-fast-paths.js';
 import { installWeriftSendFastPaths } from './werift-send-fast-paths.js';
 import { installTransportCcPatch } from './werift-transport-cc-patch.js';
+import { installIceWaitPatch } from './werift-ice-wait-patch.js';
 
 let problem: WeriftPatchError | undefined;
 
@@ -21,6 +22,7 @@ export function installWeriftPatches(): void {
     installWeriftReceiveFastPaths();
     installWeriftSendFastPaths();
     installTransportCcPatch();
+    installIceWaitPatch();
   } catch (err) {
     if (!(err instanceof WeriftPatchError)) throw err;
     problem = err;

@@ -1,9 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import { RTCRtpReceiver } from 'werift';
 import { TransportCcFeedback } from './transport-cc-feedback.js';
 import { WeriftPatchError } from './werift-patch-guard.js';
+import { weriftVersion } from './werift-version.js';
 
 /*
  * Named patch "transport-cc feedback per transport", for werift 0.24.x only.
@@ -104,22 +102,6 @@ export function patchedSetupTWCC(this: ReceiverInternals, mediaSourceSsrc: numbe
     loops.set(dtls, loop);
   }
   this.receiverTWCC = new ReceiverFeedbackHandle(loop, mediaSourceSsrc);
-}
-
-export function weriftVersion(): string {
-  const require = createRequire(import.meta.url);
-  let dir = path.dirname(require.resolve('werift'));
-  for (;;) {
-    try {
-      const manifest = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (manifest.name === 'werift') return manifest.version ?? '';
-    } catch {
-      // not here: go up
-    }
-    const parent = path.dirname(dir);
-    if (parent === dir) return '';
-    dir = parent;
-  }
 }
 
 const prototype = RTCRtpReceiver.prototype as unknown as ReceiverInternals;
