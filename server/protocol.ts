@@ -25,6 +25,8 @@ export interface ServerToClient {
     timeline?: TimelineEntry[];
   }) => void;
   notice: (payload: { message: string }) => void;
+  /** The server's side of the media connection failed (ICE or DTLS); the page makes a new offer. */
+  'rtc:failed': (payload: { message: string }) => void;
   'session:error': (payload: { kind: string; message: string }) => void;
 }
 

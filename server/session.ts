@@ -62,6 +62,9 @@ export class Session {
       onStateChange: (state) => {
         deps.logger.debug({ peer: state }, 'peer state');
         if (state === 'connected') this.sender.start();
+        if (state === 'failed' && !this.closed) {
+          deps.emit('rtc:failed', { message: 'The media connection to the server failed (no network path for audio and video was found).' });
+        }
       },
     }, settings.ICE_SERVERS ? { iceServers: settings.ICE_SERVERS } : {});
     this.mic = new MicRecorder({
