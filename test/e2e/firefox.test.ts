@@ -43,6 +43,7 @@ describe('Firefox ESR', () => {
     const started = Date.now();
     await page.goto(server.url);
     await waitForPage(page, CONNECTED, 'the media connection', 30_000);
+    const connectedAt = Date.now();
     const offer = (await page.evaluate('window.__pc.localDescription.sdp')) as string;
     console.log(`Firefox connected ${Date.now() - started} ms after opening the page; .local candidates in its offer: ${/\.local \d+ typ host/.test(offer)}`);
     let video = await sampleVideoSend(page, 'window.__pc');
@@ -52,6 +53,16 @@ describe('Firefox ESR', () => {
     }
     expect(video?.codec.toLowerCase()).toBe('video/vp8');
     expect(video!.framesEncoded).toBeGreaterThan(0);
+    // The camera's own size (Firefox's fake camera: 640×480), reached from the start.
+    const track = (await page.evaluate(`JSON.stringify(window.__pc.getSenders().find((s) => s.track && s.track.kind === 'video').track.getSettings())`)) as string;
+    const { width, height } = JSON.parse(track) as { width: number; height: number };
+    let sent = video!;
+    while (Date.now() - connectedAt < 10_000 && !(sent.frameWidth === width && sent.frameHeight === height)) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      sent = (await sampleVideoSend(page, 'window.__pc')) ?? sent;
+    }
+    console.log(`Firefox camera ${width}x${height}: sent at ${sent.frameWidth}x${sent.frameHeight} ${Date.now() - connectedAt} ms after connecting`);
+    expect([sent.frameWidth, sent.frameHeight]).toEqual([width, height]);
   }, 60_000);
 
   it('answers a typed question aloud: the reply audio arrives', async () => {
