@@ -277,7 +277,7 @@ export class Session {
     if (!video?.hasKeyframe) return undefined;
     const { settings } = this.deps;
     const still = await snapshotJpeg(video.framesSinceKeyframe(), video.codec, {
-      maxSide: settings.JPEG_MAX_SIDE,
+      maxSide: this.source === 'screen' ? settings.SCREEN_JPEG_MAX_SIDE : settings.JPEG_MAX_SIDE,
       quality: settings.JPEG_QUALITY,
       maxPixels: settings.SNAPSHOT_MAX_PIXELS,
       maxOutputBytes: settings.SNAPSHOT_MAX_OUTPUT_MB * 1024 * 1024,
