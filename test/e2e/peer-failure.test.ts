@@ -63,7 +63,7 @@ afterEach(({ task }) => {
 
 describe('a media connection that fails on the server', () => {
   it('is reported to the page, which says so and reconnects by itself', async () => {
-    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    const context = await browser.newContext({ ignoreHTTPSErrors: true, bypassCSP: true });
     await context.addInitScript(NO_PATH_FOR_FIRST_PEER);
     page = await context.newPage();
     const opened = Date.now();

@@ -77,7 +77,7 @@ beforeAll(async () => {
     startServer({ ASSISTANT_ENGINE: 'openai', OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: fake.baseURL }),
     chromium.launch({ executablePath: CHROMIUM_PATH, headless: false, args: flags, timeout: 30_000 }),
   ]);
-  context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1920, height: 1080 } });
+  context = await browser.newContext({ ignoreHTTPSErrors: true, bypassCSP: true, viewport: { width: 1920, height: 1080 } });
   await context.grantPermissions(['camera', 'microphone']);
   listingTab = await context.newPage();
   await listingTab.setContent(LISTING_PAGE);
