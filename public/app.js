@@ -14,7 +14,11 @@ import {
 } from './js/status.js';
 
 const HELLO_TIMEOUT_MS = 5000;
-const PEER_RETRY_MS = 2000;
+/** Back-off between media reconnects after a failure: 1 s, 2 s, 4 s … up to 30 s. */
+const PEER_RETRY_FIRST_MS = 1000;
+const PEER_RETRY_MAX_MS = 30_000;
+let peerRetries = 0;
+let peerRetryTimer = null;
 const SESSION_KEY = 'webcam-assistant.sessionId';
 
 const preview = /** @type {HTMLVideoElement} */ (document.querySelector('[data-testid="preview"]'));
@@ -95,6 +99,19 @@ function closePeer() {
   setPeerConnected(false);
 }
 
+/** Says the media connection failed and makes a new one after a growing pause (once per failure). */
+function peerFailed(failedPeer, message) {
+  if (peer !== failedPeer || peerRetryTimer) return;
+  setPeerConnected(false);
+  const delayMs = Math.min(PEER_RETRY_MAX_MS, PEER_RETRY_FIRST_MS * 2 ** peerRetries);
+  peerRetries++;
+  showError(`${message} Retrying in ${Math.round(delayMs / 1000)} s…`, { fatal: 'peer' });
+  peerRetryTimer = setTimeout(() => {
+    peerRetryTimer = null;
+    if (peer === failedPeer && socket.connected) void connectPeer(generation);
+  }, delayMs);
+}
+
 async function connectPeer(myGeneration) {
   await mediaReady;
   if (myGeneration !== generation || !socket.connected) return;
@@ -112,14 +129,11 @@ async function connectPeer(myGeneration) {
     if (peer !== current) return;
     const state = pc.connectionState;
     if (state === 'connected') {
+      peerRetries = 0;
       clearFatal('peer');
       setPeerConnected(true);
     } else if (state === 'failed') {
-      setPeerConnected(false);
-      showError('The media connection to the server failed. Retrying…', { fatal: 'peer' });
-      setTimeout(() => {
-        if (peer === current && socket.connected) void connectPeer(generation);
-      }, PEER_RETRY_MS);
+      peerFailed(current, 'The media connection to the server failed.');
     } else if (state === 'disconnected' || state === 'closed') {
       setPeerConnected(false);
     }
@@ -180,6 +194,9 @@ socket.on('turn:delta', (message) => addAssistantDelta(message));
 socket.on('turn:done', (message) => finishAssistantTurn(message));
 socket.on('notice', (message) => {
   if (message?.message) showNotice(String(message.message));
+});
+socket.on('rtc:failed', (message) => {
+  if (peer) peerFailed(peer, String(message?.message || 'The media connection to the server failed.'));
 });
 socket.on('session:error', (message) => {
   showError(String(message?.message || 'Something went wrong.'));

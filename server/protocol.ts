@@ -27,6 +27,8 @@ export interface ServerToClient {
   notice: (payload: { message: string }) => void;
   /** Hands-free: the server's VAD hears the user start (true) or stop (false) talking. */
   vad: (payload: { speaking: boolean }) => void;
+  /** The server's side of the media connection failed (ICE or DTLS); the page makes a new offer. */
+  'rtc:failed': (payload: { message: string }) => void;
   'session:error': (payload: { kind: string; message: string }) => void;
 }
 

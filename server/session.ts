@@ -73,6 +73,9 @@ export class Session {
       onStateChange: (state) => {
         deps.logger.debug({ peer: state }, 'peer state');
         if (state === 'connected') this.sender.start();
+        if (state === 'failed' && !this.closed) {
+          deps.emit('rtc:failed', { message: 'The media connection to the server failed (no network path for audio and video was found).' });
+        }
       },
     }, settings.ICE_SERVERS ? { iceServers: settings.ICE_SERVERS } : {});
     this.mic = new MicRecorder({
@@ -327,7 +330,7 @@ export class Session {
     if (!video?.hasKeyframe) return undefined;
     const { settings } = this.deps;
     const still = await snapshotJpeg(video.framesSinceKeyframe(), video.codec, {
-      maxSide: settings.JPEG_MAX_SIDE,
+      maxSide: this.source === 'screen' ? settings.SCREEN_JPEG_MAX_SIDE : settings.JPEG_MAX_SIDE,
       quality: settings.JPEG_QUALITY,
       maxPixels: settings.SNAPSHOT_MAX_PIXELS,
       maxOutputBytes: settings.SNAPSHOT_MAX_OUTPUT_MB * 1024 * 1024,

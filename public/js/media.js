@@ -72,9 +72,9 @@ export class LocalMedia {
       return { cameraError: error };
     }
     if (this.micTrack) this.micTrack.contentHint = 'speech';
-    // The assistant looks at single frames: under CPU/bandwidth pressure keep the resolution and
-    // drop frame rate instead (Chrome maps 'detail' to maintain-resolution).
-    if (this.cameraTrack) this.cameraTrack.contentHint = 'detail';
+    // The camera keeps no content hint: Chrome encodes a 'detail' or 'text' track as a screencast
+    // (low frame rate, a screen-share bitrate). Its resolution is kept by the sender's
+    // degradationPreference instead (peer.js).
     return {};
   }
 
@@ -97,8 +97,9 @@ export class LocalMedia {
       audio: false,
     });
     const track = stream.getVideoTracks()[0];
-    // Text on screens should stay sharp: the encoder then drops frames rather than resolution.
-    track.contentHint = 'detail';
+    // Text on screens should stay sharp: encoded as a screencast of text, and the encoder drops
+    // frames rather than resolution.
+    track.contentHint = 'text';
     track.addEventListener('ended', () => {
       if (this.screenTrack !== track) return;
       this.useCamera();

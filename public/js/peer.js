@@ -89,4 +89,26 @@ export async function negotiate(pc, sendOffer) {
     throw new Error(reply?.error || 'The server sent no media answer');
   }
   await pc.setRemoteDescription({ type: 'answer', sdp: reply.answer.sdp });
+  for (const transceiver of pc.getTransceivers()) {
+    if (transceiver.sender.track?.kind === 'video' || transceiver.receiver.track?.kind === 'video') {
+      await keepResolution(transceiver.sender);
+    }
+  }
+}
+
+/**
+ * The assistant looks at single frames: under CPU or bandwidth pressure the video sender drops
+ * frame rate, never resolution, for the camera and the screen alike (the setting belongs to the
+ * sender, so it holds across replaceTrack).
+ * @param {RTCRtpSender} sender
+ */
+export async function keepResolution(sender) {
+  try {
+    const parameters = sender.getParameters();
+    if (parameters.degradationPreference === 'maintain-resolution') return;
+    parameters.degradationPreference = 'maintain-resolution';
+    await sender.setParameters(parameters);
+  } catch (error) {
+    console.warn('this browser does not take degradationPreference; it chooses between frame rate and resolution', error);
+  }
 }

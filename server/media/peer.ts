@@ -18,6 +18,7 @@ import { checkSdpOffer, SdpOfferProblem } from './sdp-offer-check.js';
 import { installWeriftPatches, weriftPatchProblem } from './werift-patches.js';
 
 installWeriftPatches();
+import { deferMdnsCandidates } from './mdns-candidates.js';
 
 export type VideoCodecName = 'VP8' | 'H264';
 export type PeerState = 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
@@ -56,6 +57,9 @@ function peerCodecs() {
   };
 }
 
+/** From the answer to a connected peer; past it the call counts as failed (the page is told). */
+const CONNECT_TIMEOUT_MS = 20_000;
+
 export class OfferError extends Error {
   override name = 'OfferError';
 }
@@ -77,6 +81,8 @@ export class MediaPeer {
   private videoTransceiver?: RTCRtpTransceiver;
   private videoSsrc?: number;
   private closed = false;
+  /** werift waits for more candidates for ever when the offer does not end them: this ends it. */
+  private connectTimer?: NodeJS.Timeout;
 
   constructor(private readonly events: MediaPeerEvents, options: MediaPeerOptions = {}) {
     const patchProblem = weriftPatchProblem();
@@ -93,7 +99,10 @@ export class MediaPeer {
       },
       iceUseIpv6: false,
     });
-    this.pc.connectionStateChange.subscribe((state) => this.events.onStateChange?.(state));
+    this.pc.connectionStateChange.subscribe((state) => {
+      if (state === 'connected' || state === 'failed' || state === 'closed') clearTimeout(this.connectTimer);
+      this.events.onStateChange?.(state);
+    });
     this.pc.onRemoteTransceiverAdded.subscribe((transceiver) => this.adopt(transceiver));
   }
 
@@ -115,8 +124,12 @@ export class MediaPeer {
       if (err instanceof SdpOfferProblem) throw new OfferError(`The call could not start: ${err.message}.`);
       throw err;
     }
+    const offer = deferMdnsCandidates(offerSdp);
+    void offer.resolved.then((candidates) => {
+      for (const candidate of candidates) if (!this.closed) this.pc.addIceCandidate(candidate).catch(() => undefined);
+    });
     try {
-      await this.pc.setRemoteDescription({ type: 'offer', sdp: offerSdp });
+      await this.pc.setRemoteDescription({ type: 'offer', sdp: offer.sdp });
     } catch (err) {
       // werift's own words name its internals; the log keeps them, the page gets ours.
       throw new OfferError('The call could not start: the server could not use the browser\'s offer.', { cause: err });
@@ -124,6 +137,11 @@ export class MediaPeer {
     if (!this.audioTransceiver) throw new OfferError('The offer has no audio (microphone) track.');
     const answer = await this.pc.createAnswer();
     await this.pc.setLocalDescription(answer);
+    this.connectTimer = setTimeout(() => {
+      if (this.closed || this.pc.connectionState === 'connected') return;
+      this.events.onStateChange?.('failed');
+      void this.close();
+    }, CONNECT_TIMEOUT_MS);
     const local = this.pc.localDescription;
     if (!local) throw new OfferError('No local description was produced.');
     return local.sdp;
@@ -139,6 +157,7 @@ export class MediaPeer {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.connectTimer);
     this.speechTrack.stop();
     await this.pc.close().catch(() => undefined);
   }

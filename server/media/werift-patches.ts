@@ -4,6 +4,8 @@ import { installFastVp8DescriptorParser } from './vp8-descriptor-parser.js';
 import { WeriftPatchError } from './werift-patch-guard.js';
 import { installWeriftReceiveFastPaths } from './werift-receive-fast-paths.js';
 import { installWeriftSendFastPaths } from './werift-send-fast-paths.js';
+import { installTransportCcPatch } from './werift-transport-cc-patch.js';
+import { installIceWaitPatch } from './werift-ice-wait-patch.js';
 
 let problem: WeriftPatchError | undefined;
 
@@ -19,6 +21,8 @@ export function installWeriftPatches(): void {
     installFastVp8DescriptorParser();
     installWeriftReceiveFastPaths();
     installWeriftSendFastPaths();
+    installTransportCcPatch();
+    installIceWaitPatch();
   } catch (err) {
     if (!(err instanceof WeriftPatchError)) throw err;
     problem = err;
