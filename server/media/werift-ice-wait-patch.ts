@@ -1,9 +1,8 @@
 import { Connection } from 'werift';
-import { WeriftPatchError } from './werift-patch-guard.js';
-import { weriftVersion } from './werift-version.js';
+import { checkPatchTargets } from './werift-patch-guard.js';
 
 /*
- * Named patch "ICE waits for a remote candidate", for werift 0.24.x only.
+ * Named patch "ICE waits for a remote candidate" (patches/), for werift 0.24.4 only.
  *
  * werift's Connection.connect() pairs the remote candidates it has and, if there are none,
  * fails at once ("ICE negotiation failed" in the same millisecond as "connecting"). Firefox's
@@ -14,7 +13,6 @@ import { weriftVersion } from './werift-version.js';
  * as soon as connect() runs); then werift's own connect() runs unchanged.
  */
 
-const PATCHED_VERSION = /^0\.24\./;
 export const REMOTE_CANDIDATE_WAIT_MS = 8000;
 const POLL_MS = 20;
 
@@ -49,13 +47,10 @@ export async function patchedConnect(this: ConnectionInternals): Promise<void> {
 
 let installed = false;
 
+/** Installs the patch, or throws if werift is not the version and shape it was written for. */
 export function installIceWaitPatch(): void {
   if (installed) return;
-  const version = weriftVersion();
-  const source = typeof weriftConnect === 'function' ? weriftConnect.toString() : '';
-  if (!PATCHED_VERSION.test(version) || !source.includes('earlyChecks') || !source.includes('this.remoteCandidates')) {
-    throw new WeriftPatchError(`werift ${version || '(unknown version)'} is not the 0.24 shape werift-ice-wait-patch.ts replaces; review it`);
-  }
+  checkPatchTargets('werift-ice-wait-patch', [{ name: 'Connection.prototype.connect', current: weriftConnect, shape: 'f492921fb411c16a' }]);
   installed = true;
   prototype.connect = patchedConnect;
 }

@@ -1,10 +1,9 @@
 import { RTCRtpReceiver } from 'werift';
 import { TransportCcFeedback } from './transport-cc-feedback.js';
-import { WeriftPatchError } from './werift-patch-guard.js';
-import { weriftVersion } from './werift-version.js';
+import { checkPatchTargets } from './werift-patch-guard.js';
 
 /*
- * Named patch "transport-cc feedback per transport", for werift 0.24.x only.
+ * Named patch "transport-cc feedback per transport" (patches/06-…, 07-…), for werift 0.24.4 only.
  *
  * werift 0.24 gives every RTCRtpReceiver its own ReceiverTWCC. Against Chrome that feedback made
  * the bandwidth estimate collapse (measured: estimate 83 kbit/s, camera 640×480 at ~4 fps and
@@ -21,7 +20,6 @@ import { weriftVersion } from './werift-version.js';
  * `receiverTWCC.twccRunning = false`, which detaches the receiver; the timer ends with the last.
  */
 
-const PATCHED_VERSION = /^0\.24\./;
 const FLUSH_INTERVAL_MS = 50;
 
 interface DtlsTransportLike {
@@ -34,6 +32,8 @@ interface ReceiverInternals {
   dtlsTransport: DtlsTransportLike;
   rtcpSsrc: number;
   setupTWCC(mediaSourceSsrc: number): void;
+  handleRTP(...args: unknown[]): void;
+  stop(): void;
 }
 
 /** One transport's feedback and the receivers feeding it. */
@@ -106,16 +106,19 @@ export function patchedSetupTWCC(this: ReceiverInternals, mediaSourceSsrc: numbe
 
 const prototype = RTCRtpReceiver.prototype as unknown as ReceiverInternals;
 export const weriftSetupTWCC = prototype.setupTWCC;
+const weriftHandleRtp = prototype.handleRTP;
+const weriftStop = prototype.stop;
 let installed = false;
 
 /** Installs the patch, or throws if werift is not the version and shape it was written for. */
 export function installTransportCcPatch(): void {
   if (installed) return;
-  const version = weriftVersion();
-  const source = typeof weriftSetupTWCC === 'function' ? weriftSetupTWCC.toString() : '';
-  if (!PATCHED_VERSION.test(version) || !source.includes('ReceiverTWCC') || !source.includes('receiverTWCC')) {
-    throw new WeriftPatchError(`werift ${version || '(unknown version)'} is not the 0.24 shape werift-transport-cc-patch.ts replaces; review it`);
-  }
+  checkPatchTargets('werift-transport-cc-patch', [
+    { name: 'RTCRtpReceiver.prototype.setupTWCC', current: weriftSetupTWCC, shape: '7c7ef0fbc96ad930' },
+    // Not replaced, but relied on: they call receiverTWCC.handleTWCC() and set twccRunning = false.
+    { name: 'RTCRtpReceiver.prototype.handleRTP', current: weriftHandleRtp, shape: 'e8fb3914a5e1075f' },
+    { name: 'RTCRtpReceiver.prototype.stop', current: weriftStop, shape: 'e95289f109127d24' },
+  ]);
   installed = true;
   prototype.setupTWCC = patchedSetupTWCC;
 }
