@@ -55,29 +55,36 @@ export function extractWeriftSource(target: string): number {
 
 export interface PatchCheck {
   patch: string;
+  /** Applies alone to werift's source. */
   applies: boolean;
+  /** Applies after every patch before it (they are meant to be applied together, in order). */
+  stacks: boolean;
   output: string;
 }
 
-/** Dry-runs each patch in patches/ against a fresh copy of werift's source. */
-export function checkPatches(): PatchCheck[] {
+function runPatch(work: string, file: string, dryRun: boolean): { ok: boolean; output: string } {
+  const args = [...(dryRun ? ['--dry-run'] : []), '--batch', '--forward', '-p1', '-d', work, '-i', file];
+  try {
+    return { ok: true, output: execFileSync('patch', args, { encoding: 'utf8' }) };
+  } catch (err) {
+    const failed = err as { stdout?: string; stderr?: string; message: string };
+    return { ok: false, output: `${failed.stdout ?? ''}${failed.stderr ?? ''}` || failed.message };
+  }
+}
+
+/** Dry-runs each patch in patches/ against a fresh copy of werift's source, then applies them all in order. */
+export function checkPatches(dir: string = patchesDir): PatchCheck[] {
   const work = mkdtempSync(path.join(tmpdir(), 'werift-src-'));
   try {
     if (extractWeriftSource(work) === 0) throw new Error(`No TypeScript source found in ${weriftDir}/lib/**/*.js.map`);
-    return readdirSync(patchesDir)
+    const patches = readdirSync(dir)
       .filter((name) => name.endsWith('.patch'))
-      .sort()
-      .map((patch) => {
-        try {
-          const output = execFileSync('patch', ['--dry-run', '--batch', '--forward', '-p1', '-d', work, '-i', path.join(patchesDir, patch)], {
-            encoding: 'utf8',
-          });
-          return { patch, applies: true, output };
-        } catch (err) {
-          const failed = err as { stdout?: string; stderr?: string; message: string };
-          return { patch, applies: false, output: `${failed.stdout ?? ''}${failed.stderr ?? ''}` || failed.message };
-        }
-      });
+      .sort();
+    const alone = patches.map((patch) => runPatch(work, path.join(dir, patch), true));
+    return patches.map((patch, i) => {
+      const stacked = runPatch(work, path.join(dir, patch), false);
+      return { patch, applies: alone[i]!.ok, stacks: stacked.ok, output: alone[i]!.ok ? stacked.output : alone[i]!.output };
+    });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -89,7 +96,11 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     console.log(`${extractWeriftSource(target)} files of werift's TypeScript source written under ${target}`);
   } else {
     const results = checkPatches();
-    for (const result of results) console.log(`${result.applies ? 'ok  ' : 'FAIL'} ${result.patch}${result.applies ? '' : `\n${result.output}`}`);
-    process.exitCode = results.every((result) => result.applies) ? 0 : 1;
+    for (const result of results) {
+      const ok = result.applies && result.stacks;
+      const how = result.applies ? (result.stacks ? '' : ' (alone only: not after the ones before it)') : '';
+      console.log(`${ok ? 'ok  ' : 'FAIL'} ${result.patch}${how}${ok ? '' : `\n${result.output}`}`);
+    }
+    process.exitCode = results.every((result) => result.applies && result.stacks) ? 0 : 1;
   }
 }
