@@ -2,7 +2,7 @@ import { Connection } from 'werift';
 import { checkPatchTargets } from './werift-patch-guard.js';
 
 /*
- * Named patch "ICE waits for a remote candidate" (patches/), for werift 0.24.4 only.
+ * Named patch "ICE waits for a remote candidate" (patches/13), for werift 0.24.4 only.
  *
  * werift's Connection.connect() pairs the remote candidates it has and, if there are none,
  * fails at once ("ICE negotiation failed" in the same millisecond as "connecting"). Firefox's

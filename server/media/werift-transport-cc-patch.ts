@@ -3,7 +3,7 @@ import { TransportCcFeedback } from './transport-cc-feedback.js';
 import { checkPatchTargets } from './werift-patch-guard.js';
 
 /*
- * Named patch "transport-cc feedback per transport" (patches/06-…, 07-…), for werift 0.24.4 only.
+ * Named patch "transport-cc feedback per transport" (patches/09-12), for werift 0.24.4 only.
  *
  * werift 0.24 gives every RTCRtpReceiver its own ReceiverTWCC. Against Chrome that feedback made
  * the bandwidth estimate collapse (measured: estimate 83 kbit/s, camera 640×480 at ~4 fps and
