@@ -5,8 +5,9 @@
 #   flite espeak-ng                offline speech synthesis
 #   sox opus-tools chromium        test media and the end-to-end browser
 #   firefox-esr tesseract-ocr(-eng) the Firefox end-to-end test, OCR of the screen still
+#   patch                          checks patches/*.patch still apply to werift
 set -euo pipefail
-packages=(ffmpeg pocketsphinx pocketsphinx-en-us flite espeak-ng sox opus-tools chromium firefox-esr tesseract-ocr tesseract-ocr-eng fonts-dejavu-core procps)
+packages=(ffmpeg pocketsphinx pocketsphinx-en-us flite espeak-ng sox opus-tools chromium firefox-esr tesseract-ocr tesseract-ocr-eng fonts-dejavu-core procps patch)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
