@@ -18,10 +18,12 @@ const SESSION_KEY = 'webcam-assistant.sessionId';
 const preview = /** @type {HTMLVideoElement} */ (document.querySelector('[data-testid="preview"]'));
 const assistantAudio = /** @type {HTMLAudioElement} */ (document.querySelector('[data-testid="assistant-audio"]'));
 
+/** The conversation's secret key: 32 random bytes, base64url (the server refuses weak keys). */
 function sessionId() {
   let id = localStorage.getItem(SESSION_KEY);
-  if (!id) {
-    id = crypto.randomUUID?.() ?? Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+  if (!id || !/^[A-Za-z0-9_-]{43}$/.test(id)) {
+    const bytes = crypto.getRandomValues(new Uint8Array(32));
+    id = btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
     localStorage.setItem(SESSION_KEY, id);
   }
   return id;
@@ -34,7 +36,8 @@ let peer = null;
 /** Bumped on every (re)connect, so a slow negotiation for an old connection gives up. */
 let generation = 0;
 
-const socket = io({ transports: ['websocket', 'polling'] });
+// WebSocket only (the server's choice: a page's signalling stays on one worker); reconnects by itself.
+const socket = io({ transports: ['websocket'] });
 
 const emitIfConnected = (event, payload) => {
   if (!socket.connected) return false;
@@ -130,6 +133,7 @@ socket.on('connect', async () => {
     showEngineNote(reply?.engine, reply?.engineNote);
     showStages(reply?.stages);
     showHistory(reply?.history ?? []);
+    if (reply?.instance) document.body.dataset.instance = String(reply.instance);
   } catch (error) {
     console.warn('hello got no answer', error);
   }

@@ -1,4 +1,5 @@
 import { config as loadDotenv } from 'dotenv';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { engineName, resolveStages, type ResolvedStages } from './stage-settings.js';
 
@@ -22,6 +23,12 @@ const optionalText = z
 const choiceFrom = <const T extends readonly [string, ...string[]]>(values: T, def: T[number]) =>
   z.preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : value), z.enum(values).default(def));
 const optionalUrl = optionalText.pipe(z.string().url().optional());
+/** `min-max` UDP ports, e.g. `40000-40999`. */
+const portRange = z
+  .string()
+  .regex(/^\d+-\d+$/, 'must be "min-max", e.g. 40000-40999')
+  .transform((text) => text.split('-').map(Number) as [number, number])
+  .refine(([min, max]) => min >= 1024 && max <= 65535 && min < max, 'must be two ports 1024–65535, the first below the second');
 
 export const settingsSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -77,6 +84,21 @@ export const settingsSchema = z.object({
   JPEG_MAX_SIDE: intFrom(1024, 64, 8192),
   JPEG_QUALITY: intFrom(80, 1, 100),
   FFMPEG_PATH: optionalText,
+
+  /** Scale (DESIGN.md "Access and scale"): worker processes; blank = one per core. */
+  WORKERS: intFrom(availableParallelism(), 1, 256),
+  /** Conversations kept in Redis (shared by machines); unset = an embedded store for this machine. */
+  REDIS_URL: optionalText.pipe(z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional()),
+  /** A conversation not touched for this long is forgotten. */
+  CONVERSATION_TTL_SECONDS: intFrom(24 * 3600, 60, 30 * 24 * 3600),
+  /** Largest stored conversation (JSON bytes); images go first, then the oldest turns. */
+  CONVERSATION_MAX_BYTES: intFrom(512 * 1024, 4096, 16 * 1024 * 1024),
+  /** Embedded store only: conversations kept at most (least recently used go first). */
+  CONVERSATION_MAX_COUNT: intFrom(1000, 1, 1_000_000),
+  /** UDP ports for media, `min-max`; split between the workers. Unset = any free port. */
+  ICE_PORT_RANGE: optionalText.pipe(portRange.optional()),
+  /** Address announced in ICE candidates (e.g. the public IP of a host behind 1:1 NAT). */
+  ICE_PUBLIC_IP: optionalText.pipe(z.union([z.ipv4(), z.ipv6()], { message: 'must be an IP address' }).optional()),
 });
 
 export type Settings = z.infer<typeof settingsSchema> & {

@@ -9,6 +9,10 @@ const require = createRequire(import.meta.url);
 
 export interface HttpStatus {
   engine: string;
+  /** The process that answers (DESIGN.md "Access and scale"). */
+  instance: string;
+  /** The whole machine's metrics (a cluster worker asks the primary); default: this process's. */
+  metricsText?(): Promise<string>;
   sessions(): number;
   accepting(): boolean;
 }
@@ -25,12 +29,17 @@ export function createHttpApp(status: HttpStatus, metrics: ServerMetrics): Expre
 
   app.get('/healthz', (_req, res) => {
     const ok = status.accepting();
-    res.status(ok ? 200 : 503).json({ ok, engine: status.engine, sessions: status.sessions() });
+    res.status(ok ? 200 : 503).json({ ok, instance: status.instance, engine: status.engine, sessions: status.sessions() });
   });
 
   app.get('/metrics', async (_req, res) => {
-    res.setHeader('Content-Type', metrics.registry.contentType);
-    res.send(await metrics.registry.metrics());
+    try {
+      const text = await (status.metricsText?.() ?? metrics.registry.metrics());
+      res.setHeader('Content-Type', metrics.registry.contentType);
+      res.send(text);
+    } catch {
+      res.status(503).type('text/plain').send('metrics unavailable\n');
+    }
   });
 
   const vendor: Record<string, string> = {

@@ -1,5 +1,7 @@
 import './gc-tuning.js';
+import cluster from 'node:cluster';
 import { createServer } from 'node:https';
+import { hostname } from 'node:os';
 import { Server as SocketServer } from 'socket.io';
 import { HistoryStore } from './assistant/history.js';
 import { OfflineSpeaker } from './assistant/offline/speaker.js';
@@ -10,6 +12,9 @@ import { createHttpApp } from './http.js';
 import { createLogger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
 import { attachSignaling } from './signaling.js';
+import { clusterMetricsText, shareWorkerMetrics } from './cluster/cluster-metrics.js';
+import { createConversationStore } from './conversations/create-store.js';
+import { installExclusiveUdpBinds } from './media/exclusive-udp.js';
 import { warmSnapshotPipeline } from './media/frame-snapshot.js';
 
 function readSettings(): Settings {
@@ -27,6 +32,13 @@ function readSettings(): Settings {
 const settings = readSettings();
 const logger = createLogger(settings.LOG_LEVEL);
 const metrics = new ServerMetrics();
+/** This process, for /healthz and the page (which worker of which machine serves a call). */
+const instance = `${hostname()}:${process.pid}`;
+if (cluster.isWorker) {
+  installExclusiveUdpBinds();
+  shareWorkerMetrics(metrics.registry);
+}
+const conversationStore = createConversationStore(settings);
 const { engine, note, stages } = createEngine(settings);
 const errorSpeaker = new OfflineSpeaker();
 const tls = loadOrCreateTls({
@@ -39,11 +51,20 @@ const tls = loadOrCreateTls({
 let accepting = false;
 let signaling: ReturnType<typeof attachSignaling> | undefined;
 const app = createHttpApp(
-  { engine: engine.name, sessions: () => signaling?.sessions() ?? 0, accepting: () => accepting },
+  {
+    engine: engine.name,
+    instance,
+    sessions: () => signaling?.sessions() ?? 0,
+    accepting: () => accepting,
+    ...(cluster.isWorker ? { metricsText: clusterMetricsText } : {}),
+  },
   metrics,
 );
 const server = createServer({ cert: tls.cert, key: tls.key }, app);
-const io = new SocketServer(server, { serveClient: true, maxHttpBufferSize: 1e6 });
+// WebSocket only: one TCP connection per page, so node:cluster (and nginx) keep a page's whole
+// signalling on the worker that holds its call with no sticky-session layer; long-polling would
+// spread one page's requests over workers. Every browser with WebRTC has WebSocket.
+const io = new SocketServer(server, { serveClient: true, maxHttpBufferSize: 1e6, transports: ['websocket'] });
 signaling = attachSignaling(io, {
   engine,
   engineNote: note,
@@ -51,7 +72,12 @@ signaling = attachSignaling(io, {
   settings,
   logger,
   metrics,
-  histories: new HistoryStore({ budgetChars: settings.HISTORY_BUDGET_CHARS, keepImages: 2 }),
+  histories: new HistoryStore(
+    conversationStore,
+    { budgetChars: settings.HISTORY_BUDGET_CHARS, keepImages: 2, maxRecordBytes: settings.CONVERSATION_MAX_BYTES },
+    (err) => logger.warn({ err }, 'could not save the conversation'),
+  ),
+  instance,
   errorVoice: (sentence, signal) => errorSpeaker.speak(sentence, signal),
 });
 
@@ -60,11 +86,14 @@ server.listen(settings.PORT, settings.HOST, () => {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : settings.PORT;
   const shownHost = settings.HOST === '127.0.0.1' || settings.HOST === '0.0.0.0' ? 'localhost' : settings.HOST;
-  logger.info({ engine: engine.name, port, cert: tls.origin === 'created' ? `created ${tls.certPath}` : tls.origin }, 'listening');
-  console.log(`\n  Webcam assistant on https://${shownHost}:${port}  (engine: ${engine.name})`);
-  for (const line of describeStages(stages)) console.log(`    ${line}`);
-  if (note) console.log(`  ${note}`);
-  if (tls.origin !== 'given') console.log('  The certificate is self-signed: accept the browser warning once.\n');
+  logger.info({ engine: engine.name, port, instance, store: conversationStore.kind, cert: tls.origin === 'created' ? `created ${tls.certPath}` : tls.origin }, 'listening');
+  // One banner per machine, not one per worker.
+  if (!cluster.isWorker || process.env.WORKER_INDEX === '0') {
+    console.log(`\n  Webcam assistant on https://${shownHost}:${port}  (engine: ${engine.name})`);
+    for (const line of describeStages(stages)) console.log(`    ${line}`);
+    if (note) console.log(`  ${note}`);
+    if (tls.origin !== 'given') console.log('  The certificate is self-signed: accept the browser warning once.\n');
+  }
   warmSpeechTranscoding(settings).catch((error: unknown) => logger.warn({ err: error }, 'speech transcoder warm-up failed'));
   warmSnapshotPipeline().catch((error: unknown) => logger.warn({ err: error }, 'snapshot pipeline warm-up failed'));
 });
@@ -78,6 +107,7 @@ async function shutdown(signal: string): Promise<void> {
   const forced = setTimeout(() => process.exit(1), 5000);
   forced.unref();
   await signaling?.closeAll();
+  await conversationStore.close().catch(() => undefined);
   io.close();
   server.closeAllConnections();
   server.close(() => {

@@ -1,3 +1,6 @@
+import { storeKeyFor } from '../conversations/conversation-key.js';
+import { decodeConversation, encodeConversation } from '../conversations/conversation-record.js';
+import type { ConversationStore } from '../conversations/conversation-store.js';
 import type { ChatMessage } from './engine.js';
 
 /** What an image costs against the budget, in characters of text (a rough token-equivalent). */
@@ -10,14 +13,23 @@ const IMAGE_COST_CHARS = 3000;
  */
 export class ConversationHistory {
   private readonly messages: ChatMessage[] = [];
+  /** Called after each turn joins (the conversation store saves it). */
+  onChange?: (history: ConversationHistory) => void;
 
-  constructor(private readonly options: { budgetChars: number; keepImages: number }) {}
+  constructor(
+    private readonly options: { budgetChars: number; keepImages: number },
+    restored: readonly ChatMessage[] = [],
+  ) {
+    this.messages.push(...restored);
+    this.trim();
+  }
 
   /** A turn (the question and what was actually said back) joins the history. */
   addTurn(question: ChatMessage, answerText: string): void {
     this.messages.push(question);
     if (answerText.trim()) this.messages.push({ role: 'assistant', text: answerText });
     this.trim();
+    this.onChange?.(this);
   }
 
   /** The messages to send with the next question, oldest first, images only on recent turns. */
@@ -65,21 +77,39 @@ export class ConversationHistory {
   }
 }
 
-/** Conversations by page session id, so a refresh restores them; never shared between ids. */
+/**
+ * Conversations by the page's secret key, kept in a ConversationStore (embedded or Redis) so that a
+ * page reconnecting to another worker or machine gets its conversation back; saved after each turn.
+ */
 export class HistoryStore {
-  /** Map order is use order: the first entry is the least recently used. */
-  private readonly byId = new Map<string, ConversationHistory>();
-
   constructor(
-    private readonly options: { budgetChars: number; keepImages: number; maxConversations?: number },
+    private readonly store: ConversationStore,
+    private readonly options: { budgetChars: number; keepImages: number; maxRecordBytes: number },
+    private readonly onSaveError: (err: unknown) => void = () => undefined,
   ) {}
 
-  get(sessionId: string): ConversationHistory {
-    const history = this.byId.get(sessionId) ?? new ConversationHistory(this.options);
-    this.byId.delete(sessionId);
-    this.byId.set(sessionId, history);
-    const max = this.options.maxConversations ?? 1000;
-    while (this.byId.size > max) this.byId.delete(this.byId.keys().next().value!);
+  get storeKind(): ConversationStore['kind'] {
+    return this.store.kind;
+  }
+
+  /** The conversation for `secret` (a strong key: see conversation-key.ts); a new one if none is kept. */
+  async open(secret: string): Promise<ConversationHistory> {
+    const key = storeKeyFor(secret);
+    const record = await this.store.load(key);
+    const history = new ConversationHistory(this.options, record ? decodeConversation(record) : []);
+    history.onChange = (changed) => {
+      const encoded = encodeConversation(changed.forModel(), this.options.maxRecordBytes);
+      if (encoded) this.store.save(key, encoded).catch(this.onSaveError);
+    };
     return history;
+  }
+
+  /** A conversation that is not stored (when the store cannot be reached). */
+  fresh(): ConversationHistory {
+    return new ConversationHistory(this.options);
+  }
+
+  close(): Promise<void> {
+    return this.store.close();
   }
 }
