@@ -65,6 +65,9 @@ export class Session {
         deps.logger.debug({ peer: state }, 'peer state');
         if (state === 'connected') this.sender.start();
       },
+    }, {
+      ...(settings.ICE_PORT_RANGE ? { portRange: settings.ICE_PORT_RANGE } : {}),
+      ...(settings.ICE_PUBLIC_IP ? { publicIp: settings.ICE_PUBLIC_IP } : {}),
     });
     this.mic = new MicRecorder({
       maxHoldMs: settings.MAX_HOLD_SECONDS * 1000,

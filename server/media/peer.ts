@@ -13,6 +13,7 @@ import {
   type RtpPacket,
 } from 'werift';
 
+import { announcePublicIp } from './public-ip-candidates.js';
 import { installFastRtpHeaderParser } from './rtp-header-parser.js';
 import { installFastSrtp } from './srtp-transform.js';
 import { installFastVp8DescriptorParser } from './vp8-descriptor-parser.js';
@@ -62,6 +63,12 @@ function peerCodecs() {
   };
 }
 
+/** Where the peer's media sockets are and what it announces (ICE_PORT_RANGE, ICE_PUBLIC_IP). */
+export interface IceOptions {
+  portRange?: [number, number];
+  publicIp?: string;
+}
+
 export class OfferError extends Error {
   override name = 'OfferError';
 }
@@ -79,8 +86,12 @@ export class MediaPeer {
   private videoSsrc?: number;
   private closed = false;
 
-  constructor(private readonly events: MediaPeerEvents) {
+  constructor(
+    private readonly events: MediaPeerEvents,
+    private readonly ice: IceOptions = {},
+  ) {
     this.pc = new RTCPeerConnection({
+      ...(ice.portRange ? { icePortRange: ice.portRange } : {}),
       codecs: peerCodecs(),
       headerExtensions: {
         audio: [useSdesMid(), useAbsSendTime(), useTransportWideCC()],
@@ -117,7 +128,7 @@ export class MediaPeer {
     await this.pc.setLocalDescription(answer);
     const local = this.pc.localDescription;
     if (!local) throw new OfferError('No local description was produced.');
-    return local.sdp;
+    return this.ice.publicIp ? announcePublicIp(local.sdp, this.ice.publicIp) : local.sdp;
   }
 
   /** Asks the browser for a fresh keyframe (Picture Loss Indication). */
