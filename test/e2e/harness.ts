@@ -45,6 +45,8 @@ export async function assertRigToolsPresent(): Promise<void> {
 export interface RunningServer {
   url: string;
   port: number;
+  /** The process started (with WORKERS > 1, the cluster primary). */
+  pid: number;
   stop(): Promise<void>;
   logs(): string;
 }
@@ -126,7 +128,9 @@ export async function startServer(env: Record<string, string> = {}, startTimeout
     HOST: env.HOST ?? '127.0.0.1',
     CERTS_DIR: certsDir,
   };
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+  // With WORKERS given, the real `npm start` entry (a cluster primary when WORKERS > 1).
+  const entry = env.WORKERS ? 'server/start.ts' : 'server/main.ts';
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
     cwd: REPO_ROOT,
     env: childEnv,
     detached: true, // own process group, so stop() ends its children too
@@ -172,7 +176,7 @@ export async function startServer(env: Record<string, string> = {}, startTimeout
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  return { url: `https://127.0.0.1:${port}/`, port, stop, logs: () => output };
+  return { url: `https://127.0.0.1:${port}/`, port, pid: child.pid!, stop, logs: () => output };
 }
 
 export interface FakeMedia {
