@@ -4,8 +4,9 @@
 #   pocketsphinx pocketsphinx-en-us offline speech recognition
 #   flite espeak-ng                offline speech synthesis
 #   sox opus-tools chromium        test media and the end-to-end browser
+#   nginx redis-server             the scale tests (load balancer and shared conversation store)
 set -euo pipefail
-packages=(ffmpeg pocketsphinx pocketsphinx-en-us flite espeak-ng sox opus-tools chromium fonts-dejavu-core procps)
+packages=(ffmpeg pocketsphinx pocketsphinx-en-us flite espeak-ng sox opus-tools chromium fonts-dejavu-core procps nginx redis-server)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
