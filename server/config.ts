@@ -89,12 +89,12 @@ export const settingsSchema = z.object({
   WORKERS: intFrom(availableParallelism(), 1, 256),
   /** Conversations kept in Redis (shared by machines); unset = an embedded store for this machine. */
   REDIS_URL: optionalText.pipe(z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional()),
-  /** A conversation not touched for this long is forgotten. */
-  CONVERSATION_TTL_SECONDS: intFrom(24 * 3600, 60, 30 * 24 * 3600),
+  /** A conversation nobody used for this long is forgotten (in Redis too: its expiry). */
+  HISTORY_IDLE_MINUTES: intFrom(120, 1, 10_080),
   /** Largest stored conversation (JSON bytes); images go first, then the oldest turns. */
-  CONVERSATION_MAX_BYTES: intFrom(512 * 1024, 4096, 16 * 1024 * 1024),
-  /** Embedded store only: conversations kept at most (least recently used go first). */
-  CONVERSATION_MAX_COUNT: intFrom(1000, 1, 1_000_000),
+  HISTORY_MAX_BYTES: intFrom(512 * 1024, 4096, 16 * 1024 * 1024),
+  /** Conversations kept by the embedded store; the least recently used go first (Redis: its own memory policy). */
+  HISTORY_MAX_CONVERSATIONS: intFrom(500, 1, 100_000),
   /** UDP ports for media, `min-max`; split between the workers. Unset = any free port. */
   ICE_PORT_RANGE: optionalText.pipe(portRange.optional()),
   /** Address announced in ICE candidates (e.g. the public IP of a host behind 1:1 NAT). */

@@ -74,7 +74,7 @@ signaling = attachSignaling(io, {
   metrics,
   histories: new HistoryStore(
     conversationStore,
-    { budgetChars: settings.HISTORY_BUDGET_CHARS, keepImages: 2, maxRecordBytes: settings.CONVERSATION_MAX_BYTES },
+    { budgetChars: settings.HISTORY_BUDGET_CHARS, keepImages: 2, maxRecordBytes: settings.HISTORY_MAX_BYTES },
     (err) => logger.warn({ err }, 'could not save the conversation'),
   ),
   instance,

@@ -30,9 +30,9 @@ export function runPrimary(settings: Settings, logger: Logger): void {
   const store = settings.REDIS_URL
     ? undefined
     : new MemoryConversationStore({
-        ttlSeconds: settings.CONVERSATION_TTL_SECONDS,
-        maxBytes: settings.CONVERSATION_MAX_BYTES,
-        maxCount: settings.CONVERSATION_MAX_COUNT,
+        ttlSeconds: settings.HISTORY_IDLE_MINUTES * 60,
+        maxBytes: settings.HISTORY_MAX_BYTES,
+        maxCount: settings.HISTORY_MAX_CONVERSATIONS,
       });
   servePrimaryRequests({
     [METRICS_REQUEST]: () => aggregateMetrics(),

@@ -7,8 +7,8 @@ import { RedisConversationStore } from './redis-store.js';
 
 /** Redis when REDIS_URL is set; else the primary's store in a cluster worker, else this process's. */
 export function createConversationStore(settings: Settings): ConversationStore {
-  const bounds = { ttlSeconds: settings.CONVERSATION_TTL_SECONDS, maxBytes: settings.CONVERSATION_MAX_BYTES };
+  const bounds = { ttlSeconds: settings.HISTORY_IDLE_MINUTES * 60, maxBytes: settings.HISTORY_MAX_BYTES };
   if (settings.REDIS_URL) return new RedisConversationStore(settings.REDIS_URL, bounds);
   if (cluster.isWorker) return new PrimaryConversationStore();
-  return new MemoryConversationStore({ ...bounds, maxCount: settings.CONVERSATION_MAX_COUNT });
+  return new MemoryConversationStore({ ...bounds, maxCount: settings.HISTORY_MAX_CONVERSATIONS });
 }
