@@ -35,6 +35,8 @@ let micMeter = null;
 let peer = null;
 /** Bumped on every (re)connect, so a slow negotiation for an old connection gives up. */
 let generation = 0;
+/** STUN/TURN servers from the server's hello (ICE_SERVERS). */
+let iceServers = [];
 
 // WebSocket only (the server's choice: a page's signalling stays on one worker); reconnects by itself.
 const socket = io({ transports: ['websocket'] });
@@ -86,7 +88,7 @@ async function connectPeer(myGeneration) {
   await mediaReady;
   if (myGeneration !== generation || !socket.connected) return;
   closePeer();
-  const current = createPeer(media);
+  const current = createPeer(media, iceServers);
   peer = current;
   const { pc } = current;
   window.__pc = pc; // the page's current peer, for diagnostics and the e2e rig (test/e2e/README.md)
@@ -134,6 +136,7 @@ socket.on('connect', async () => {
     showStages(reply?.stages);
     showHistory(reply?.history ?? []);
     if (reply?.instance) document.body.dataset.instance = String(reply.instance);
+    iceServers = Array.isArray(reply?.iceServers) ? reply.iceServers : [];
   } catch (error) {
     console.warn('hello got no answer', error);
   }

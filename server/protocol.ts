@@ -49,6 +49,8 @@ export interface HelloReply {
   history: { role: 'user' | 'assistant'; text: string }[];
   /** The process serving this connection (`host:pid`). */
   instance?: string;
+  /** STUN/TURN servers for the page's RTCPeerConnection (ICE_SERVERS). */
+  iceServers?: { urls: string | string[]; username?: string; credential?: string }[];
 }
 export interface OfferReply {
   answer?: { type: 'answer'; sdp: string };

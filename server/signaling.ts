@@ -32,6 +32,8 @@ export interface SignalingDeps {
   errorVoice?: (sentence: string, signal: AbortSignal) => AsyncIterable<Buffer>;
   /** Which process answers (DESIGN.md "Access and scale"), told to the page at hello. */
   instance?: string;
+  /** STUN/TURN servers the page's RTCPeerConnection should use too (ICE_SERVERS). */
+  iceServers?: HelloReply['iceServers'];
 }
 
 const KNOWN_EVENTS = new Set(['hello', 'rtc:offer', 'talk:start', 'talk:stop', 'cancel', 'source', 'text']);
@@ -101,6 +103,7 @@ export function attachSignaling(io: SocketServer, deps: SignalingDeps): { sessio
           ...(deps.engineNote ? { engineNote: deps.engineNote } : {}),
           ...(deps.stages ? { stages: deps.stages } : {}),
           ...(deps.instance ? { instance: deps.instance } : {}),
+          ...(deps.iceServers?.length ? { iceServers: deps.iceServers } : {}),
           history: history.transcript(),
         });
       }
