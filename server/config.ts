@@ -30,12 +30,38 @@ const portRange = z
   .transform((text) => text.split('-').map(Number) as [number, number])
   .refine(([min, max]) => min >= 1024 && max <= 65535 && min < max, 'must be two ports 1024–65535, the first below the second');
 
+/** ICE_SERVERS: a JSON list of STUN/TURN servers, as RTCPeerConnection takes them. */
+const iceServerList = z.preprocess(
+  (value) => {
+    if (typeof value !== 'string' || value.trim() === '') return undefined;
+    try {
+      return JSON.parse(value) as unknown;
+    } catch {
+      return value; // fails the array check below with a clear message
+    }
+  },
+  z
+    .array(
+      z.object({
+        urls: z.union([z.string().regex(/^(stun|stuns|turn|turns):/), z.array(z.string().regex(/^(stun|stuns|turn|turns):/)).min(1)]),
+        username: z.string().optional(),
+        credential: z.string().optional(),
+      }),
+      { message: 'must be a JSON list like [{"urls":"stun:stun.example.org:3478"}]' },
+    )
+    .max(8)
+    .optional(),
+);
+
 export const settingsSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: intFrom(8443, 0, 65535),
   TLS_CERT: optionalText,
   TLS_KEY: optionalText,
   CERTS_DIR: z.string().default('certs'),
+  /** Required by every request when HOST is not loopback; made and printed at start when unset. */
+  ACCESS_TOKEN: optionalText.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+  ICE_SERVERS: iceServerList,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
   ASSISTANT_ENGINE: providerSetting,
@@ -77,6 +103,33 @@ export const settingsSchema = z.object({
   /** Rough budget (characters of text + image cost) the conversation history may use. */
   HISTORY_BUDGET_CHARS: intFrom(24_000, 1000, 1_000_000),
 
+  /** Keep at most this many messages per conversation (user + assistant). */
+  HISTORY_MAX_MESSAGES: intFrom(60, 2, 10_000),
+  /** The newest this many frames of a conversation are kept (and sent again); older ones are dropped. */
+  HISTORY_IMAGES: intFrom(2, 0, 10),
+  /** Conversations kept by the embedded store; the least recently used go first (Redis: its own memory policy). */
+  HISTORY_MAX_CONVERSATIONS: intFrom(500, 1, 100_000),
+  /** A conversation nobody used for this long is forgotten (in Redis too: its expiry). */
+  HISTORY_IDLE_MINUTES: intFrom(120, 1, 10_080),
+
+  /** Calls (peers) this process serves at once, and from one client address. */
+  MAX_CALLS: intFrom(100, 1, 10_000),
+  MAX_CALLS_PER_ADDRESS: intFrom(10, 1, 10_000),
+  /** socket.io messages a socket may send per second (a burst of twice this is allowed). */
+  MAX_EVENTS_PER_SECOND: intFrom(30, 1, 10_000),
+  /** Questions (typed or spoken) a socket may start per second (a burst of three is allowed). */
+  MAX_TURNS_PER_SECOND: intFrom(1, 1, 100),
+  /** Longest reply the chat model may write, in tokens. */
+  REPLY_MAX_TOKENS: intFrom(800, 16, 32_000),
+  /** Video frames kept since the last keyframe (what a snapshot decodes); ~5 s at 25 fps. */
+  VIDEO_MAX_FRAMES: intFrom(125, 10, 3000),
+  /** A frame larger than this many pixels is not decoded (ffmpeg -max_pixels); 4K by default. */
+  SNAPSHOT_MAX_PIXELS: intFrom(3840 * 2160, 64 * 64, 100_000_000),
+  /** Most decoded picture data one snapshot may produce, MB. */
+  SNAPSHOT_MAX_OUTPUT_MB: intFrom(64, 1, 4096),
+  /** ffmpeg, pocketsphinx and flite runs are killed after this long. */
+  CHILD_PROCESS_TIMEOUT_MS: intFrom(20_000, 500, 600_000),
+
   /** A hold longer than this is cut and answered as is. */
   MAX_HOLD_SECONDS: intFrom(60, 1, 3600),
   /** Less detected speech than this is treated as an accidental press. */
@@ -89,12 +142,8 @@ export const settingsSchema = z.object({
   WORKERS: intFrom(availableParallelism(), 1, 256),
   /** Conversations kept in Redis (shared by machines); unset = an embedded store for this machine. */
   REDIS_URL: optionalText.pipe(z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional()),
-  /** A conversation nobody used for this long is forgotten (in Redis too: its expiry). */
-  HISTORY_IDLE_MINUTES: intFrom(120, 1, 10_080),
   /** Largest stored conversation (JSON bytes); images go first, then the oldest turns. */
   HISTORY_MAX_BYTES: intFrom(512 * 1024, 4096, 16 * 1024 * 1024),
-  /** Conversations kept by the embedded store; the least recently used go first (Redis: its own memory policy). */
-  HISTORY_MAX_CONVERSATIONS: intFrom(500, 1, 100_000),
   /** UDP ports for media, `min-max`; split between the workers. Unset = any free port. */
   ICE_PORT_RANGE: optionalText.pipe(portRange.optional()),
   /** Address announced in ICE candidates (e.g. the public IP of a host behind 1:1 NAT). */

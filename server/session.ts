@@ -17,8 +17,6 @@ import { TurnTimeline } from './timeline.js';
 import { Turn, type TurnInput } from './turn.js';
 
 const KEYFRAME_INTERVAL_WHILE_LISTENING_MS = 1000;
-/** ~5 s at 25 fps: bounds what a typed question's snapshot decodes, and the memory kept. */
-const MAX_FRAMES_SINCE_KEYFRAME = 125;
 
 export interface SessionDeps {
   engine: AssistantEngine;
@@ -66,6 +64,7 @@ export class Session {
         if (state === 'connected') this.sender.start();
       },
     }, {
+      ...(settings.ICE_SERVERS ? { iceServers: settings.ICE_SERVERS } : {}),
       ...(settings.ICE_PORT_RANGE ? { portRange: settings.ICE_PORT_RANGE } : {}),
       ...(settings.ICE_PUBLIC_IP ? { publicIp: settings.ICE_PUBLIC_IP } : {}),
     });
@@ -266,7 +265,8 @@ export class Session {
     if (!this.video || this.video.codec !== codec) {
       this.video = new VideoFrameBuffer({
         codec,
-        maxFramesSinceKeyframe: MAX_FRAMES_SINCE_KEYFRAME,
+        // Bounds what a typed question's snapshot decodes, and the memory kept (VIDEO_MAX_FRAMES).
+        maxFramesSinceKeyframe: this.deps.settings.VIDEO_MAX_FRAMES,
         onNeedKeyframe: () => this.peer.requestKeyframe(),
       });
     }
@@ -280,6 +280,8 @@ export class Session {
     const still = await snapshotJpeg(video.framesSinceKeyframe(), video.codec, {
       maxSide: settings.JPEG_MAX_SIDE,
       quality: settings.JPEG_QUALITY,
+      maxPixels: settings.SNAPSHOT_MAX_PIXELS,
+      maxOutputBytes: settings.SNAPSHOT_MAX_OUTPUT_MB * 1024 * 1024,
       signal,
     });
     return { jpeg: still.jpeg, width: still.width, height: still.height, source: this.source };

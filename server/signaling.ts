@@ -18,6 +18,7 @@ import {
   type ServerToClient,
   type StageDescriptions,
 } from './protocol.js';
+import { CallLimits, TokenBucket } from './rate-limit.js';
 import { Session } from './session.js';
 
 export interface SignalingDeps {
@@ -36,11 +37,18 @@ export interface SignalingDeps {
   iceServers?: HelloReply['iceServers'];
 }
 
+/** Offers waiting behind the one being answered, per socket; more are refused. */
+const MAX_QUEUED_OFFERS = 8;
+
 const KNOWN_EVENTS = new Set(['hello', 'rtc:offer', 'talk:start', 'talk:stop', 'cancel', 'source', 'text']);
 
 /** socket.io events ⇄ one Session per socket; everything a socket owned is freed when it leaves. */
 export function attachSignaling(io: SocketServer, deps: SignalingDeps): { sessions(): number; closeAll(): Promise<void> } {
   const sessions = new Map<string, Session>();
+  const { settings } = deps;
+  const callLimits = new CallLimits({ maxCalls: settings.MAX_CALLS, maxCallsPerAddress: settings.MAX_CALLS_PER_ADDRESS });
+  /** Each session's call slot, freed when the session is forgotten. */
+  const callSlots = new WeakMap<Session, () => void>();
 
   io.on('connection', (socket: Socket) => {
     const log = deps.logger.child({ socket: socket.id });
@@ -72,6 +80,24 @@ export function attachSignaling(io: SocketServer, deps: SignalingDeps): { sessio
       fail(`Ignored a malformed "${event}" message.`);
       return undefined;
     };
+
+    // Rate limits: a socket over them is told (once a second at most) and its extra messages
+    // dropped; nobody else's call notices.
+    const events = new TokenBucket(settings.MAX_EVENTS_PER_SECOND, settings.MAX_EVENTS_PER_SECOND * 2);
+    const turns = new TokenBucket(settings.MAX_TURNS_PER_SECOND, 3);
+    let toldAt = -Infinity;
+    const tellLimited = (message: string) => {
+      if (performance.now() - toldAt < 1000) return;
+      toldAt = performance.now();
+      emit('session:error', { kind: 'rate_limit', message });
+    };
+    socket.use((packet, next) => {
+      if (events.take()) return next();
+      const limited = 'Too many messages at once, so some were ignored. Slow down a little.';
+      tellLimited(limited);
+      const ack = packet.at(-1);
+      if (typeof ack === 'function') (ack as (reply: { error: string }) => void)({ error: limited });
+    });
 
     socket.onAny((event: string) => {
       if (!KNOWN_EVENTS.has(event)) fail(`Unknown event "${String(event).slice(0, 40)}".`);
@@ -109,37 +135,64 @@ export function attachSignaling(io: SocketServer, deps: SignalingDeps): { sessio
       }
     });
 
-    socket.on('rtc:offer', async (payload: unknown, ack?: (reply: OfferReply) => void) => {
+    /*
+     * Offers run one at a time per socket: the previous call is closed (awaited) before the next
+     * is made, so however they arrive, one socket owns at most one peer.
+     */
+    let offerChain: Promise<void> = Promise.resolve();
+    let offersQueued = 0;
+    const answerOne = async (sdp: string, reply: (r: OfferReply) => void): Promise<void> => {
+      const previous = session;
+      if (previous) {
+        forget(previous);
+        await previous.close();
+      }
+      if (socket.disconnected) return;
+      const slot = callLimits.acquire(socket.handshake.address);
+      if ('refused' in slot) {
+        reply({ error: slot.refused });
+        return;
+      }
+      const fresh = newSession();
+      callSlots.set(fresh, slot.release);
+      session = fresh;
+      sessions.set(socket.id, fresh);
+      deps.metrics.activeSessions.inc();
+      try {
+        const answer = await fresh.answerOffer(sdp);
+        reply({ answer: { type: 'answer', sdp: answer } });
+      } catch (err) {
+        const message = err instanceof OfferError ? err.message : 'The call could not start: the server could not answer the offer.';
+        log.warn({ err }, 'offer failed');
+        reply({ error: message });
+        // A failed offer leaves no half-made call behind.
+        forget(fresh);
+        await fresh.close();
+      }
+    };
+    socket.on('rtc:offer', (payload: unknown, ack?: (reply: OfferReply) => void) => {
       const reply = (r: OfferReply) => (typeof ack === 'function' ? ack(r) : undefined);
       const offer = offerPayload.safeParse(payload);
       if (!offer.success) {
         reply({ error: 'The offer is malformed (expected { type: "offer", sdp }).' });
         return;
       }
-      // A new offer replaces the call: the old one is closed first (a refresh of the peer).
-      const previous = session;
-      if (previous) forget(previous);
-      await previous?.close();
-      if (socket.disconnected) return;
-      const fresh = newSession();
-      session = fresh;
-      sessions.set(socket.id, fresh);
-      deps.metrics.activeSessions.inc();
-      try {
-        const sdp = await fresh.answerOffer(offer.data.sdp);
-        reply({ answer: { type: 'answer', sdp } });
-      } catch (err) {
-        const message = err instanceof OfferError ? err.message : 'The server could not answer the offer.';
-        log.warn({ err }, 'offer failed');
-        reply({ error: message });
-        // A failed offer leaves no half-made call behind.
-        if (session === fresh) forget(fresh);
-        await fresh.close();
+      if (offersQueued >= MAX_QUEUED_OFFERS) {
+        reply({ error: 'Too many offers at once: wait for the answer before sending another.' });
+        return;
       }
+      offersQueued++;
+      offerChain = offerChain
+        .then(() => answerOne(offer.data.sdp, reply))
+        .catch((err: unknown) => log.warn({ err }, 'offer handling failed'))
+        .finally(() => {
+          offersQueued--;
+        });
     });
 
     /** Drops a session from this socket and the server's count (once). */
     const forget = (leaving: Session) => {
+      callSlots.get(leaving)?.();
       if (session === leaving) session = undefined;
       if (sessions.get(socket.id) === leaving) {
         sessions.delete(socket.id);
@@ -151,7 +204,16 @@ export function attachSignaling(io: SocketServer, deps: SignalingDeps): { sessio
       if (!session) fail(`"${event}" needs a call first (send rtc:offer).`);
       return session;
     };
-    socket.on('talk:start', () => needSession('talk:start')?.talkStart());
+    /** A question (typed or spoken) may start: false, and the caller told, past MAX_TURNS_PER_SECOND. */
+    const turnAllowed = (): boolean => {
+      if (turns.take()) return true;
+      tellLimited('Too many questions at once, so that one was ignored. Wait for the answer.');
+      return false;
+    };
+    socket.on('talk:start', () => {
+      const target = needSession('talk:start');
+      if (target && turnAllowed()) target.talkStart();
+    });
     socket.on('talk:stop', () => needSession('talk:stop')?.talkStop());
     socket.on('cancel', () => needSession('cancel')?.cancel());
     socket.on('source', (payload: unknown) => {
@@ -160,7 +222,8 @@ export function attachSignaling(io: SocketServer, deps: SignalingDeps): { sessio
     });
     socket.on('text', (payload: unknown) => {
       const text = parse(textPayload, payload, 'text');
-      if (text) needSession('text')?.askText(text.text);
+      const target = text && needSession('text');
+      if (text && target && turnAllowed()) target.askText(text.text);
     });
 
     socket.on('disconnect', async () => {

@@ -17,10 +17,11 @@ export class ConversationHistory {
   onChange?: (history: ConversationHistory) => void;
 
   constructor(
-    private readonly options: { budgetChars: number; keepImages: number },
+    private readonly options: HistoryOptions,
     restored: readonly ChatMessage[] = [],
   ) {
     this.messages.push(...restored);
+    this.dropOldImages();
     this.trim();
   }
 
@@ -28,8 +29,23 @@ export class ConversationHistory {
   addTurn(question: ChatMessage, answerText: string): void {
     this.messages.push(question);
     if (answerText.trim()) this.messages.push({ role: 'assistant', text: answerText });
+    this.dropOldImages();
     this.trim();
     this.onChange?.(this);
+  }
+
+  /** Frames older than the newest `keepImages` are never sent again: their JPEGs are let go. */
+  private dropOldImages(): void {
+    let imagesLeft = this.options.keepImages;
+    for (let i = this.messages.length - 1; i >= 0; i--) {
+      const message = this.messages[i]!;
+      if (message.image && imagesLeft-- <= 0) this.messages[i] = { role: message.role, text: message.text };
+    }
+  }
+
+  /** How many JPEGs the history holds (at most keepImages). */
+  get imageCount(): number {
+    return this.messages.filter((m) => m.image).length;
   }
 
   /** The messages to send with the next question, oldest first, images only on recent turns. */
@@ -70,11 +86,19 @@ export class ConversationHistory {
 
   private trim(): void {
     // Drop whole turns (user + assistant) from the front until the rest fits.
-    while (this.messages.length > 2 && this.cost() > this.options.budgetChars) {
+    const maxMessages = this.options.maxMessages ?? Infinity;
+    while (this.messages.length > 2 && (this.cost() > this.options.budgetChars || this.messages.length > maxMessages)) {
       this.messages.shift();
       if (this.messages[0]?.role === 'assistant') this.messages.shift();
     }
   }
+}
+
+export interface HistoryOptions {
+  budgetChars: number;
+  keepImages: number;
+  /** Messages kept per conversation (the oldest whole turns go first). */
+  maxMessages?: number;
 }
 
 /**
@@ -84,7 +108,7 @@ export class ConversationHistory {
 export class HistoryStore {
   constructor(
     private readonly store: ConversationStore,
-    private readonly options: { budgetChars: number; keepImages: number; maxRecordBytes: number },
+    private readonly options: HistoryOptions & { maxRecordBytes: number },
     private readonly onSaveError: (err: unknown) => void = () => undefined,
   ) {}
 

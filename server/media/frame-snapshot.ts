@@ -8,6 +8,10 @@ export interface SnapshotOptions {
   maxSide: number;
   /** JPEG quality 1..100. */
   quality: number;
+  /** Pictures larger than this are refused by the decoder (ffmpeg -max_pixels). */
+  maxPixels?: number;
+  /** Most decoded picture bytes ffmpeg may write; past it the snapshot fails. */
+  maxOutputBytes?: number;
   signal?: AbortSignal;
 }
 
@@ -44,9 +48,10 @@ export async function snapshotJpeg(
   const input = codec === 'VP8' ? toIvf(chain) : Buffer.concat(chain.map((frame) => frame.data));
   // Selecting by index skips the colour conversion and piping of every earlier picture. Should the
   // decoder output a different count (a damaged frame), fall back to keeping the last one emitted.
+  // The fallback emits only the last few pictures, never every frame of the chain.
   const picture =
-    (await decodeToPpm(input, codec, chain.length - 1, options.signal)) ??
-    (await decodeToPpm(input, codec, undefined, options.signal));
+    (await decodeToPpm(input, codec, { from: chain.length - 1, count: 1 }, options)) ??
+    (await decodeToPpm(input, codec, { from: Math.max(0, chain.length - 1 - FALLBACK_PICTURES), count: FALLBACK_PICTURES + 1 }, options));
   if (!picture) throw new Error(`ffmpeg decoded no picture from ${chain.length} ${codec} frames`);
   const decodeMs = performance.now() - decodeStart;
 
@@ -94,24 +99,32 @@ function vp8KeyframeSize(keyframe: Buffer): { width: number; height: number } {
   return { width: keyframe.readUInt16LE(6) & 0x3fff, height: keyframe.readUInt16LE(8) & 0x3fff };
 }
 
-/** Runs ffmpeg; resolves to the picture with index `frameIndex` (or the last one), or undefined. */
+/** How many pictures before the newest the fallback decode may emit (a damaged frame shifts the count). */
+const FALLBACK_PICTURES = 4;
+const DEFAULT_MAX_PIXELS = 3840 * 2160;
+
+/** Runs ffmpeg; resolves to the last picture of those selected by index, or undefined. */
 function decodeToPpm(
   input: Buffer,
   codec: VideoCodec,
-  frameIndex: number | undefined,
-  signal: AbortSignal | undefined,
+  select: { from: number; count: number },
+  options: Pick<SnapshotOptions, 'maxPixels' | 'maxOutputBytes' | 'signal'>,
 ): Promise<RgbPicture | undefined> {
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   // No -threads 1: measured on 2 cores, frame threading decodes a 76-frame chain faster
   // (720p: 127 vs 214 ms). Most of the rest is ffmpeg's start-up (~90 ms for Debian's
   // dynamically linked build, ~3 ms for the static @ffmpeg-installer one).
   const args = [
     '-hide_banner', '-loglevel', 'error',
+    // A remote peer chooses the picture size: refuse absurd ones before any is allocated.
+    '-max_pixels', String(maxPixels),
     '-f', codec === 'VP8' ? 'ivf' : 'h264',
     '-i', 'pipe:0',
-    ...(frameIndex === undefined ? [] : ['-vf', `select=eq(n\\,${frameIndex})`, '-frames:v', '1']),
+    '-vf', `select=gte(n\\,${select.from})`, '-frames:v', String(select.count),
     '-an', '-f', 'image2pipe', '-c:v', 'ppm', 'pipe:1',
   ];
-  return runProcess(ffmpegPath(), args, input, signal).then(({ code, stdout, stderr }) => {
+  const maxStdoutBytes = options.maxOutputBytes ?? select.count * (maxPixels * 3 + 64);
+  return runProcess(ffmpegPath(), args, input, { ...(options.signal ? { signal: options.signal } : {}), maxStdoutBytes }).then(({ code, stdout, stderr }) => {
     if (code !== 0) throw new Error(`ffmpeg failed to decode ${codec} (exit ${code}): ${stderr.toString().trim()}`);
     return lastPpm(stdout);
   });

@@ -9,22 +9,16 @@ import {
   usePLI,
   useREMB,
   useTWCC,
+  type RTCIceServer,
   type RTCRtpTransceiver,
   type RtpPacket,
 } from 'werift';
 
 import { announcePublicIp } from './public-ip-candidates.js';
-import { installFastRtpHeaderParser } from './rtp-header-parser.js';
-import { installFastSrtp } from './srtp-transform.js';
-import { installFastVp8DescriptorParser } from './vp8-descriptor-parser.js';
-import { installWeriftReceiveFastPaths } from './werift-receive-fast-paths.js';
-import { installWeriftSendFastPaths } from './werift-send-fast-paths.js';
+import { checkSdpOffer, SdpOfferProblem } from './sdp-offer-check.js';
+import { installWeriftPatches, weriftPatchProblem } from './werift-patches.js';
 
-installFastRtpHeaderParser();
-installFastSrtp();
-installFastVp8DescriptorParser();
-installWeriftReceiveFastPaths();
-installWeriftSendFastPaths();
+installWeriftPatches();
 
 export type VideoCodecName = 'VP8' | 'H264';
 export type PeerState = 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
@@ -63,14 +57,17 @@ function peerCodecs() {
   };
 }
 
-/** Where the peer's media sockets are and what it announces (ICE_PORT_RANGE, ICE_PUBLIC_IP). */
-export interface IceOptions {
-  portRange?: [number, number];
-  publicIp?: string;
-}
-
 export class OfferError extends Error {
   override name = 'OfferError';
+}
+
+export interface MediaPeerOptions {
+  /** STUN/TURN servers (ICE_SERVERS); none by default, so no outside server is contacted. */
+  iceServers?: RTCIceServer[];
+  /** Where the peer's media sockets are (ICE_PORT_RANGE; a worker's share of it in a cluster). */
+  portRange?: [number, number];
+  /** The address announced beside the host candidates (ICE_PUBLIC_IP). */
+  publicIp?: string;
 }
 
 /**
@@ -88,10 +85,15 @@ export class MediaPeer {
 
   constructor(
     private readonly events: MediaPeerEvents,
-    private readonly ice: IceOptions = {},
+    private readonly options: MediaPeerOptions = {},
   ) {
+    const patchProblem = weriftPatchProblem();
+    if (patchProblem) throw new Error(patchProblem); // never a half-patched werift
     this.pc = new RTCPeerConnection({
-      ...(ice.portRange ? { icePortRange: ice.portRange } : {}),
+      // werift would otherwise ask stun.l.google.com for every call.
+      iceServers: options.iceServers ?? [],
+      bundlePolicy: 'max-bundle',
+      ...(options.portRange ? { icePortRange: options.portRange } : {}),
       codecs: peerCodecs(),
       headerExtensions: {
         audio: [useSdesMid(), useAbsSendTime(), useTransportWideCC()],
@@ -115,20 +117,25 @@ export class MediaPeer {
 
   /** Takes the browser's offer, returns a complete (non-trickle) answer SDP. */
   async answer(offerSdp: unknown): Promise<string> {
-    if (typeof offerSdp !== 'string' || !offerSdp.startsWith('v=0')) {
-      throw new OfferError('The offer is not an SDP document.');
+    if (typeof offerSdp !== 'string') throw new OfferError('The call could not start: the offer is not an SDP document.');
+    try {
+      checkSdpOffer(offerSdp);
+    } catch (err) {
+      if (err instanceof SdpOfferProblem) throw new OfferError(`The call could not start: ${err.message}.`);
+      throw err;
     }
     try {
       await this.pc.setRemoteDescription({ type: 'offer', sdp: offerSdp });
     } catch (err) {
-      throw new OfferError(`The offer could not be applied: ${(err as Error).message}`);
+      // werift's own words name its internals; the log keeps them, the page gets ours.
+      throw new OfferError('The call could not start: the server could not use the browser\'s offer.', { cause: err });
     }
     if (!this.audioTransceiver) throw new OfferError('The offer has no audio (microphone) track.');
     const answer = await this.pc.createAnswer();
     await this.pc.setLocalDescription(answer);
     const local = this.pc.localDescription;
     if (!local) throw new OfferError('No local description was produced.');
-    return this.ice.publicIp ? announcePublicIp(local.sdp, this.ice.publicIp) : local.sdp;
+    return this.options.publicIp ? announcePublicIp(local.sdp, this.options.publicIp) : local.sdp;
   }
 
   /** Asks the browser for a fresh keyframe (Picture Loss Indication). */

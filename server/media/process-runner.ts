@@ -28,7 +28,7 @@ parentPort.on('message', (message) => {
     } catch {}
     return;
   }
-  const { id, command, args, input, group } = message;
+  const { id, command, args, input, group, maxStdoutBytes } = message;
   let child;
   try {
     child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: Boolean(group) });
@@ -39,8 +39,22 @@ parentPort.on('message', (message) => {
   running.set(id, child);
   const stdout = [];
   const stderr = [];
-  child.stdout.on('data', (chunk) => stdout.push(chunk));
-  child.stderr.on('data', (chunk) => stderr.push(chunk));
+  let stdoutBytes = 0;
+  let stderrBytes = 0;
+  child.stdout.on('data', (chunk) => {
+    stdoutBytes += chunk.length;
+    if (stdoutBytes <= maxStdoutBytes) return void stdout.push(chunk);
+    running.delete(id);
+    try {
+      if (group && child.pid) process.kill(-child.pid, 'SIGKILL');
+      else child.kill('SIGKILL');
+    } catch {}
+    parentPort.postMessage({ id, error: 'wrote more than ' + maxStdoutBytes + ' bytes', limit: 'output' });
+  });
+  child.stderr.on('data', (chunk) => {
+    stderrBytes += chunk.length;
+    if (stderrBytes <= 65536) stderr.push(chunk);
+  });
   child.stdin.on('error', () => {});
   child.on('error', (error) => {
     running.delete(id);
@@ -70,11 +84,12 @@ function runner(): Worker {
   if (worker) return worker;
   const started = new Worker(WORKER_SOURCE, { eval: true });
   started.unref(); // never keeps the server alive on its own
-  started.on('message', (message: { id: number; code?: number | null; stdout?: ArrayBuffer; stderr?: string; error?: string }) => {
+  started.on('message', (message: { id: number; code?: number | null; stdout?: ArrayBuffer; stderr?: string; error?: string; limit?: string }) => {
     const waiting = pending.get(message.id);
     if (!waiting) return;
     pending.delete(message.id);
-    if (message.error !== undefined) waiting.reject(new Error(message.error));
+    if (message.limit) waiting.reject(new ProcessLimitError(message.error ?? 'output limit'));
+    else if (message.error !== undefined) waiting.reject(new Error(message.error));
     else
       waiting.resolve({
         code: message.code ?? null,
@@ -91,8 +106,29 @@ function runner(): Worker {
   return started;
 }
 
+/** A child was stopped by a limit: it ran too long or wrote too much. */
+export class ProcessLimitError extends Error {
+  override name = 'ProcessLimitError';
+}
+
+const limits = { timeoutMs: 20_000, maxStdoutBytes: 256 * 1024 * 1024 };
+
+/** Server-wide defaults (CHILD_PROCESS_TIMEOUT_MS), set once at start-up. */
+export function setProcessLimits(next: Partial<typeof limits>): void {
+  Object.assign(limits, next);
+}
+
+/** The run-time limit every child process of this server gets. */
+export function processTimeoutMs(): number {
+  return limits.timeoutMs;
+}
+
 export interface RunOptions {
   signal?: AbortSignal;
+  /** Killed after this long (default: setProcessLimits' timeoutMs). */
+  timeoutMs?: number;
+  /** Killed once it has written more than this to stdout. */
+  maxStdoutBytes?: number;
   /** Start it in its own process group (a shell pipeline), so abort kills every process in it. */
   processGroup?: boolean;
 }
@@ -110,24 +146,34 @@ export function runProcess(
   signal?.throwIfAborted();
   const id = nextId++;
   const thread = runner();
+  const timeoutMs = options.timeoutMs ?? limits.timeoutMs;
+  const maxStdoutBytes = options.maxStdoutBytes ?? limits.maxStdoutBytes;
   return new Promise<ProcessResult>((resolve, reject) => {
-    const onAbort = () => {
+    const stop = (reason: unknown) => {
       pending.delete(id);
+      signal?.removeEventListener('abort', onAbort);
+      clearTimeout(timer);
       thread.postMessage({ id, kill: true, group });
-      reject(signal!.reason);
+      reject(reason);
     };
+    const onAbort = () => stop(signal!.reason);
+    const timer = setTimeout(() => stop(new ProcessLimitError(`${command} ran longer than ${timeoutMs} ms`)), timeoutMs);
     signal?.addEventListener('abort', onAbort, { once: true });
+    const settle = () => {
+      signal?.removeEventListener('abort', onAbort);
+      clearTimeout(timer);
+    };
     pending.set(id, {
       resolve: (result) => {
-        signal?.removeEventListener('abort', onAbort);
+        settle();
         resolve(result);
       },
       reject: (error) => {
-        signal?.removeEventListener('abort', onAbort);
+        settle();
         reject(error);
       },
     });
     const copy = input.buffer.slice(input.byteOffset, input.byteOffset + input.length);
-    thread.postMessage({ id, command, args, input: copy, group }, [copy as ArrayBuffer]);
+    thread.postMessage({ id, command, args, input: copy, group, maxStdoutBytes }, [copy as ArrayBuffer]);
   });
 }

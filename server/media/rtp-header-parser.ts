@@ -1,4 +1,5 @@
 import { RtpHeader } from 'werift';
+import { checkPatchTargets } from './werift-patch-guard.js';
 
 /*
  * werift 0.24 parses every RTP header twice per received packet (in SRTP decrypt and after it),
@@ -71,6 +72,7 @@ let installed = false;
 /** Makes werift use parseRtpHeader for every RTP header it reads. */
 export function installFastRtpHeaderParser(): void {
   if (installed) return;
+  checkPatchTargets('rtp-header-parser', [{ name: 'RtpHeader.deSerialize', current: RtpHeader.deSerialize, shape: 'c6fe9c0446fa3aaf' }]);
   installed = true;
   RtpHeader.deSerialize = parseRtpHeader;
 }

@@ -7,6 +7,8 @@ import {
   SrtpAuthenticationError,
   SrtpSession,
 } from 'werift';
+import { ReplayWindows } from './srtp-replay-window.js';
+import { checkPatchTargets } from './werift-patch-guard.js';
 
 /*
  * SRTP without a crypto object per packet.
@@ -252,6 +254,16 @@ export function weriftCtrCipherPrototype(): CtrCipher {
   return Object.getPrototypeOf(cipher) as CtrCipher;
 }
 
+const REPLAY_MESSAGE = 'Replayed or too old SRTP packet';
+/** Per cipher (one per session direction): RTP and RTCP windows per SSRC. */
+const rtpWindows = new WeakMap<CtrCipher, ReplayWindows>();
+const rtcpWindows = new WeakMap<CtrCipher, ReplayWindows>();
+function replayWindowsOf(store: WeakMap<CtrCipher, ReplayWindows>, cipher: CtrCipher): ReplayWindows {
+  let windows = store.get(cipher);
+  if (!windows) store.set(cipher, (windows = new ReplayWindows()));
+  return windows;
+}
+
 let installed = false;
 
 /**
@@ -260,23 +272,45 @@ let installed = false;
  */
 export function installFastSrtp(): void {
   if (installed) return;
-  installed = true;
   const prototype = weriftCtrCipherPrototype();
+  const transport = RTCDtlsTransport.prototype as unknown as { srtpProfiles: number[]; start: (...args: unknown[]) => Promise<void> };
+  checkPatchTargets('srtp-transform', [
+    { name: 'CipherAesCtr.prototype.encryptRtp', current: prototype.encryptRtp, shape: '1bfd4490211022fd' },
+    { name: 'CipherAesCtr.prototype.decryptRtp', current: prototype.decryptRtp, shape: 'e4b279abfa3ffb78' },
+    { name: 'CipherAesCtr.prototype.encryptRTCP', current: prototype.encryptRTCP, shape: '7515f1398224b6e2' },
+    { name: 'CipherAesCtr.prototype.decryptRTCP', current: prototype.decryptRTCP, shape: '1dffc45d652d1359' },
+    { name: 'RTCDtlsTransport.prototype.start', current: transport.start, shape: 'a5df0cf574f94aec' },
+  ]);
+  installed = true;
   const { encryptRtp: originalEncrypt, decryptRtp: originalDecrypt, encryptRTCP: originalEncryptRtcp, decryptRTCP: originalDecryptRtcp } = prototype;
   prototype.encryptRtp = function (this: CtrCipher, header, payload, rolloverCounter) {
     return encryptRtp(this, header, payload, rolloverCounter, originalEncrypt);
   };
   prototype.decryptRtp = function (this: CtrCipher, cipherText, rolloverCounter, header) {
-    return decryptRtp(this, cipherText, rolloverCounter, header, originalDecrypt);
+    // RFC 3711 §3.3.2: the index is ROC ‖ SEQ; replays and packets older than the window are refused.
+    const ssrc = cipherText.readUInt32BE(8);
+    const index = rolloverCounter * 65536 + cipherText.readUInt16BE(2);
+    const windows = replayWindowsOf(rtpWindows, this);
+    if (!windows.allows(ssrc, index)) throw new SrtpAuthenticationError(REPLAY_MESSAGE);
+    const result = decryptRtp(this, cipherText, rolloverCounter, header, originalDecrypt);
+    windows.accept(ssrc, index);
+    return result;
   };
   prototype.encryptRTCP = function (this: CtrCipher, rtcp, srtcpIndex) {
     return encryptRtcp(this, rtcp, srtcpIndex, originalEncryptRtcp);
   };
   prototype.decryptRTCP = function (this: CtrCipher, encrypted) {
-    return decryptRtcp(this, encrypted, originalDecryptRtcp);
+    // RFC 3711 §3.4: the SRTCP index (after the E flag) is checked against a replay window too.
+    if (encrypted.length < RTCP_CLEAR_BYTES + SRTCP_INDEX_BYTES + AUTH_TAG_LENGTH) throw new SrtpAuthenticationError('SRTCP packet too short');
+    const ssrc = encrypted.readUInt32BE(4);
+    const index = encrypted.readUInt32BE(encrypted.length - AUTH_TAG_LENGTH - SRTCP_INDEX_BYTES) & 0x7fff_ffff;
+    const windows = replayWindowsOf(rtcpWindows, this);
+    if (!windows.allows(ssrc, index)) throw new SrtpAuthenticationError(REPLAY_MESSAGE);
+    const result = decryptRtcp(this, encrypted, originalDecryptRtcp);
+    windows.accept(ssrc, index);
+    return result;
   };
 
-  const transport = RTCDtlsTransport.prototype as unknown as { srtpProfiles: number[]; start: (...args: unknown[]) => Promise<void> };
   const originalStart = transport.start;
   transport.start = function (this: { srtpProfiles: number[] }, ...args: unknown[]) {
     const ctr = AES_CM_128_HMAC_SHA1_80;

@@ -1,5 +1,6 @@
 import { Vp8RtpPayload as MainVp8RtpPayload } from 'werift';
 import { Vp8RtpPayload } from 'werift/nonstandard';
+import { checkPatchTargets } from './werift-patch-guard.js';
 
 /*
  * werift 0.24 reads the VP8 payload descriptor (RFC 7741 §4.2) and payload header (§4.3) of every
@@ -78,6 +79,10 @@ let installed = false;
 /** Makes werift's depacketizers (both bundles) read VP8 payload descriptors with our parser. */
 export function installFastVp8DescriptorParser(): void {
   if (installed) return;
+  checkPatchTargets('vp8-descriptor-parser', [
+    { name: 'Vp8RtpPayload.deSerialize (werift/nonstandard)', current: Vp8RtpPayload.deSerialize, shape: 'f14017a2bd03dab3' },
+    { name: 'Vp8RtpPayload.deSerialize (werift)', current: MainVp8RtpPayload.deSerialize, shape: 'f14017a2bd03dab3' },
+  ]);
   installed = true;
   Vp8RtpPayload.deSerialize = parseVp8Payload;
   MainVp8RtpPayload.deSerialize = parseVp8PayloadMain;

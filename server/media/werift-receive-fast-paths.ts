@@ -1,5 +1,6 @@
 import { RTCRtpCodecParameters, RTCRtpReceiver, type RTCPFB, type RtpHeader, type RtpPacket } from 'werift';
 import { DepacketizeBase, type DepacketizerInput } from 'werift/nonstandard';
+import { checkPatchTargets } from './werift-patch-guard.js';
 
 /*
  * werift 0.24's RTCRtpReceiver.handleRTP, run for every received RTP packet, asks
@@ -127,8 +128,15 @@ let installed = false;
 /** Makes every werift receiver, codec and depacketizer use the replacements above. */
 export function installWeriftReceiveFastPaths(): void {
   if (installed) return;
-  installed = true;
   const prototype = RTCRtpReceiver.prototype as unknown as ReceiverInternals;
+  checkPatchTargets('werift-receive-fast-paths', [
+    { name: 'RTCRtpReceiver.prototype.prepareReceive', current: prototype.prepareReceive, shape: '253f9f0daeabe7a3' },
+    { name: 'RTCRtpReceiver.prototype.nackEnabled', current: weriftGetters.nackEnabled, shape: '8a5b9303626492b2' },
+    { name: 'RTCRtpReceiver.prototype.twccEnabled', current: weriftGetters.twccEnabled, shape: 'de54fd8670446491' },
+    { name: 'RTCRtpCodecParameters.prototype.name', current: weriftGetters.name, shape: '5d6f193cb8a3db5c' },
+    { name: 'DepacketizeBase.prototype.checkFinalPacket', current: depacketizerPrototype.checkFinalPacket, shape: '181731731e41f791' },
+  ]);
+  installed = true;
   const prepareReceive = prototype.prepareReceive;
   prototype.prepareReceive = function (this: RTCRtpReceiver, params: unknown) {
     try {

@@ -1,6 +1,7 @@
 import { RTCRtpSender, RtpPacket, milliTime, type MediaStreamTrack } from 'werift';
 import { buildExtensions, ntpNow, uint32Add, type ExtensionSource } from './rtp-send-extensions.js';
 import { sendSrtp, weriftDtlsSendRtp, type DtlsInternals } from './srtp-datagram-send.js';
+import { checkPatchTargets } from './werift-patch-guard.js';
 
 /*
  * werift 0.24's send path makes ~8.5 KB of garbage per RTP packet (~11 KB with the three header
@@ -184,6 +185,19 @@ let installed = false;
 /** Makes every werift sender use the send path above. Idempotent. */
 export function installWeriftSendFastPaths(): void {
   if (installed) return;
+  // The fields fastSendRtp reads and writes, on a throwaway sender: a renamed one would send zeros.
+  const probe = new RTCRtpSender('audio') as unknown as Record<string, unknown>;
+  const fields = ['ssrc', 'timestampOffset', 'seqOffset', 'ntpTimestamp', 'rtpTimestamp', 'octetCount', 'packetCount', 'headerBytesSent', 'rtpCache', 'stopped', 'rtcpRunning', 'senderBWE', 'headerExtensions'];
+  checkPatchTargets(
+    'werift-send-fast-paths',
+    [
+      { name: 'RTCRtpSender.prototype.sendRtp', current: senderPrototype.sendRtp, shape: '36ee877c17d4f3b0' },
+      { name: 'RTCRtpSender.prototype.registerTrack', current: senderPrototype.registerTrack, shape: 'a773b8b383958b3f' },
+      { name: 'SenderBandwidthEstimator.prototype.rtpPacketSent', current: bwePrototype.rtpPacketSent, shape: '1ed44e4579bfaf8b' },
+      { name: 'RTCDtlsTransport.prototype.sendRtp', current: weriftDtlsSendRtp, shape: '7723c2ae3eeb37aa' },
+    ],
+    Object.fromEntries(fields.map((field) => [`RTCRtpSender.${field}`, field in probe ? true : undefined])),
+  );
   installed = true;
   senderPrototype.sendRtp = fastSendRtp;
   senderPrototype.registerTrack = fastRegisterTrack;

@@ -45,7 +45,7 @@ export async function assertRigToolsPresent(): Promise<void> {
 export interface RunningServer {
   url: string;
   port: number;
-  /** The process started (with WORKERS > 1, the cluster primary). */
+  /** The server process (node itself: no wrapper in between; with WORKERS > 1, the cluster primary). */
   pid: number;
   stop(): Promise<void>;
   logs(): string;
@@ -114,7 +114,11 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
  * Starts the real server on a free port (or `env.PORT`) with its own certificate dir and the
  * offline engine, and resolves once `GET /healthz` answers 200.
  */
-export async function startServer(env: Record<string, string> = {}, startTimeoutMs = 30_000): Promise<RunningServer> {
+export async function startServer(
+  env: Record<string, string> = {},
+  startTimeoutMs = 30_000,
+  nodeArgs: readonly string[] = [],
+): Promise<RunningServer> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
   const certsDir = env.CERTS_DIR ?? (await mkdtemp(path.join(os.tmpdir(), 'e2e-certs-')));
   const ownsCertsDir = env.CERTS_DIR === undefined;
@@ -130,7 +134,7 @@ export async function startServer(env: Record<string, string> = {}, startTimeout
   };
   // With WORKERS given, the real `npm start` entry (a cluster primary when WORKERS > 1).
   const entry = env.WORKERS ? 'server/start.ts' : 'server/main.ts';
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry], {
     cwd: REPO_ROOT,
     env: childEnv,
     detached: true, // own process group, so stop() ends its children too

@@ -129,5 +129,39 @@ describe('parseSettings: scale (WORKERS, REDIS_URL, ICE_PORT_RANGE, ICE_PUBLIC_I
     const message = settingsErrorFor({ WORKERS: '0', REDIS_URL: 'http://x', ICE_PORT_RANGE: '50000-40000', ICE_PUBLIC_IP: 'my-host' }).message;
     for (const name of ['WORKERS', 'REDIS_URL', 'ICE_PORT_RANGE', 'ICE_PUBLIC_IP']) expect(message).toContain(name);
     expect(settingsErrorFor({ ICE_PORT_RANGE: '40000' }).message).toMatch(/ICE_PORT_RANGE.*min-max/);
+    });
+});
+
+describe('parseSettings: access and limits', () => {
+  it('has a default for every limit', () => {
+    expect(parseSettings({})).toMatchObject({
+      MAX_CALLS: 100,
+      MAX_CALLS_PER_ADDRESS: 10,
+      MAX_EVENTS_PER_SECOND: 30,
+      MAX_TURNS_PER_SECOND: 1,
+      REPLY_MAX_TOKENS: 800,
+      HISTORY_IMAGES: 2,
+      HISTORY_MAX_MESSAGES: 60,
+      HISTORY_MAX_CONVERSATIONS: 500,
+      HISTORY_IDLE_MINUTES: 120,
+      VIDEO_MAX_FRAMES: 125,
+      SNAPSHOT_MAX_PIXELS: 3840 * 2160,
+      SNAPSHOT_MAX_OUTPUT_MB: 64,
+      CHILD_PROCESS_TIMEOUT_MS: 20_000,
+    });
+    expect(parseSettings({}).ICE_SERVERS).toBeUndefined();
+    expect(parseSettings({}).ACCESS_TOKEN).toBeUndefined();
+  });
+
+  it('reads ICE_SERVERS as a JSON list and refuses anything else by name', () => {
+    const servers = [{ urls: 'stun:stun.example.org:3478' }, { urls: ['turn:t.example.org'], username: 'u', credential: 'p' }];
+    expect(parseSettings({ ICE_SERVERS: JSON.stringify(servers) }).ICE_SERVERS).toEqual(servers);
+    expect(settingsErrorFor({ ICE_SERVERS: 'stun:x' }).message).toMatch(/ICE_SERVERS: must be a JSON list/);
+    expect(settingsErrorFor({ ICE_SERVERS: '[{"urls":"http://x"}]' }).message).toMatch(/ICE_SERVERS/);
+  });
+
+  it('wants a long ACCESS_TOKEN and a positive limit', () => {
+    expect(settingsErrorFor({ ACCESS_TOKEN: 'short' }).message).toMatch(/ACCESS_TOKEN: must be at least 16 characters/);
+    expect(settingsErrorFor({ MAX_CALLS: '0' }).message).toMatch(/MAX_CALLS/);
   });
 });

@@ -117,6 +117,13 @@ describe('snapshotJpeg', () => {
     controller.abort(new Error('turn cancelled'));
     await expect(pending).rejects.toThrow(/cancelled|abort/i);
   });
+
+  it('refuses a picture larger than maxPixels, and bounds what the decoder may write', async () => {
+    const frames = encodeVp8('color=c=red:s=640x480:r=25', 10);
+    await expect(snapshotJpeg(frames, 'VP8', { ...options, maxPixels: 320 * 240 })).rejects.toThrow();
+    await expect(snapshotJpeg(frames, 'VP8', { ...options, maxOutputBytes: 100_000 })).rejects.toThrow(/more than 100000 bytes/);
+    expect((await snapshotJpeg(frames, 'VP8', { ...options, maxPixels: 640 * 480 })).width).toBe(640);
+  });
 });
 
 describe('warmSnapshotPipeline', () => {

@@ -189,3 +189,42 @@ describe('HistoryStore', () => {
     expect(history.transcript().length).toBe(2);
   });
 });
+
+describe('history limits', () => {
+  it('holds only the newest keepImages JPEGs, however many turns had one', () => {
+    const history = roomy();
+    for (const colour of COLOURS) history.addTurn(ask(`what about ${colour}?`, colour), 'ok');
+    expect(history.imageCount).toBe(2);
+    const sent = history.forModel().filter((m) => m.image).map((m) => m.image!.jpeg);
+    expect(sent).toEqual([images.get('yellow')!.jpeg, images.get('white')!.jpeg]);
+    expect(history.length).toBe(10); // the text of every turn stays
+  });
+
+  it('keeps at most maxMessages, dropping the oldest whole turns', () => {
+    const history = new ConversationHistory({ budgetChars: 1_000_000, keepImages: 2, maxMessages: 4 });
+    for (let i = 0; i < 10; i++) history.addTurn(ask(`question ${i}`), `answer ${i}`);
+    expect(history.transcript().map((m) => m.text)).toEqual(['question 8', 'answer 8', 'question 9', 'answer 9']);
+  });
+
+  it('forgets a conversation nobody used for HISTORY_IDLE_MINUTES (the store expiry)', async () => {
+    const clock = { now: 0 };
+    const store = new MemoryConversationStore({ ttlSeconds: 60, maxBytes: 64 * 1024, maxCount: 100 }, () => clock.now);
+    const histories = new HistoryStore(store, { budgetChars: 100_000, keepImages: 2, maxRecordBytes: 64 * 1024 });
+    const pageOld = `page-old-`.padEnd(43, 'Zq3x');
+    const pageNew = `page-new-`.padEnd(43, 'Zq3x');
+    (await histories.open(pageOld)).addTurn(ask('old'), 'old answer');
+    clock.now = 30_000;
+    (await histories.open(pageNew)).addTurn(ask('new'), 'new answer');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    clock.now = 61_000;
+    expect((await histories.open(pageNew)).length).toBe(2);
+    expect((await histories.open(pageOld)).length).toBe(0); // expired
+  });
+
+  it('drops old JPEGs and extra messages from a restored conversation too', () => {
+    const restored = COLOURS.flatMap((colour, i) => [ask(`q ${i}`, colour), { role: 'assistant' as const, text: `a ${i}` }]);
+    const history = new ConversationHistory({ budgetChars: 1_000_000, keepImages: 2, maxMessages: 4 }, restored);
+    expect(history.length).toBe(4);
+    expect(history.imageCount).toBe(2);
+  });
+});

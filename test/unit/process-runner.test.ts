@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { runProcess } from '../../server/media/process-runner.js';
+import { ProcessLimitError, runProcess } from '../../server/media/process-runner.js';
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
@@ -43,5 +43,21 @@ describe('runProcess', () => {
     expect(ballast.length).toBe(200);
     expect(median(runnerBlocks)).toBeLessThan(2);
     expect(median(runnerBlocks)).toBeLessThan(median(spawnBlocks) / 3);
+  });
+});
+
+describe('runProcess limits', () => {
+  it('kills a child that runs past its time and says so', async () => {
+    const started = performance.now();
+    await expect(runProcess('sleep', ['30'], Buffer.alloc(0), { timeoutMs: 300 })).rejects.toThrow(/ran longer than 300 ms/);
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
+
+  it('kills a child that writes more than its output limit', async () => {
+    await expect(
+      runProcess('head', ['-c', '10000000', '/dev/zero'], Buffer.alloc(0), { maxStdoutBytes: 1_000_000 }),
+    ).rejects.toBeInstanceOf(ProcessLimitError);
+    const small = await runProcess('head', ['-c', '1000', '/dev/zero'], Buffer.alloc(0), { maxStdoutBytes: 1_000_000 });
+    expect(small.stdout.length).toBe(1000);
   });
 });

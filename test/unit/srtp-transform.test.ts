@@ -72,12 +72,14 @@ describe('SRTP transform (AES_CM_128_HMAC_SHA1_80)', () => {
   it("encrypts every packet to the same bytes as werift's transform, and decrypts werift's packets to the same RTP", async () => {
     expect(weriftPrototype.encryptRtp).not.toBe(weriftEncrypt); // installed, so `ours` below is not werift's
     expect(weriftPrototype.decryptRtp).not.toBe(weriftDecrypt);
-    const { sender, receiver } = ctrSessionPair();
     const payloads = await realPayloads();
     expect(payloads.length).toBeGreaterThan(80);
     let checked = 0;
-    for (const [i, payload] of payloads.entries()) {
-      for (const rolloverCounter of [0, 1, 0xffff_ffff]) {
+    // A session per packet: the headers' sequence numbers wrap under a fixed ROC, which the
+    // replay window (tested below) would refuse as old.
+    for (const rolloverCounter of [0, 1, 0xffff_ffff]) {
+      for (const [i, payload] of payloads.entries()) {
+        const { sender, receiver } = ctrSessionPair();
         const header = headerFor(i);
         const ours = sender.encryptRtp(header, payload, rolloverCounter);
         const theirs = weriftEncrypt.call(sender, header, payload, rolloverCounter);
@@ -180,4 +182,46 @@ describe('SRTP transform (AES_CM_128_HMAC_SHA1_80)', () => {
       await Promise.all([offerer.close(), answerer.close()]);
     }
   }, 20_000);
+});
+
+describe('SRTP replay protection (RFC 3711 §3.3.2, §3.4)', () => {
+  installFastSrtp();
+  const parse = (p: Buffer) => RtpHeader.deSerialize(p.subarray(0, p.length - 10));
+
+  it('refuses a replayed RTP packet and one older than the 64-packet window, accepts late ones inside it', () => {
+    const { sender, receiver } = ctrSessionPair();
+    const packetFor = (sequenceNumber: number, rolloverCounter = 0) =>
+      sender.encryptRtp(new RtpHeader({ payloadType: 111, sequenceNumber, timestamp: sequenceNumber * 960, ssrc: 7 }), randomBytes(40), rolloverCounter);
+    const p100 = packetFor(100);
+    expect(() => receiver.decryptRtp(p100, 0, parse(p100))).not.toThrow();
+    expect(() => receiver.decryptRtp(p100, 0, parse(p100))).toThrow(/Replayed/);
+    const p200 = packetFor(200);
+    receiver.decryptRtp(p200, 0, parse(p200));
+    const late = packetFor(137); // 63 behind: inside the window
+    expect(() => receiver.decryptRtp(late, 0, parse(late))).not.toThrow();
+    expect(() => receiver.decryptRtp(late, 0, parse(late))).toThrow(/Replayed/);
+    const tooOld = packetFor(136); // 64 behind: outside
+    expect(() => receiver.decryptRtp(tooOld, 0, parse(tooOld))).toThrow(/too old/);
+    const nextRoc = packetFor(5, 1); // after a wrap of the sequence number
+    expect(() => receiver.decryptRtp(nextRoc, 1, parse(nextRoc))).not.toThrow();
+  });
+
+  it('a forged packet does not move the window', () => {
+    const { sender, receiver } = ctrSessionPair();
+    const ok = sender.encryptRtp(new RtpHeader({ payloadType: 111, sequenceNumber: 10, timestamp: 0, ssrc: 7 }), randomBytes(40), 0);
+    const forged = sender.encryptRtp(new RtpHeader({ payloadType: 111, sequenceNumber: 5000, timestamp: 0, ssrc: 7 }), randomBytes(40), 0);
+    forged[forged.length - 1]! ^= 1;
+    expect(() => receiver.decryptRtp(forged, 0, parse(forged))).toThrow(/authenticate/);
+    expect(() => receiver.decryptRtp(ok, 0, parse(ok))).not.toThrow(); // still fresh: 5000 was never accepted
+  });
+
+  it('refuses a replayed SRTCP index', () => {
+    const { sender, receiver } = ctrSessionPair();
+    const rtcp = Buffer.from([0x80, 201, 0, 1, 0, 0, 0, 9]); // an empty receiver report from SSRC 9
+    const first = sender.encryptRTCP(rtcp, 1);
+    expect(() => receiver.decryptRTCP(first)).not.toThrow();
+    expect(() => receiver.decryptRTCP(first)).toThrow(/Replayed/);
+    expect(() => receiver.decryptRTCP(sender.encryptRTCP(rtcp, 2))).not.toThrow();
+    expect(() => receiver.decryptRTCP(sender.encryptRTCP(rtcp, 1))).toThrow(/Replayed/);
+  });
 });

@@ -7,7 +7,8 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { EngineError, type Speaker } from '../engine.js';
 import { demuxOggOpus } from '../../media/ogg-opus-demuxer.js';
-import { ffmpegPath } from '../../media/ffmpeg.js';
+import { localAudioFfmpegPath } from '../../media/ffmpeg.js';
+import { processTimeoutMs } from '../../media/process-runner.js';
 
 export type OfflineVoiceBackend = 'flite' | 'espeak-ng' | 'espeak-ng-wasm';
 
@@ -84,17 +85,22 @@ export async function* offlineSpeak(
     failure ??= error;
     stopAll();
   };
+  const limitMs = processTimeoutMs();
+  const overtime = setTimeout(
+    () => fail(new EngineError('timeout', 'The offline voice took too long, so it was stopped.')),
+    limitMs,
+  );
 
   // flite can only write its WAV to a file name, and opening /dev/stdout fails when stdout is a
   // socket (Node's child pipes are sockets), so flite runs in a sh pipeline with a real pipe into
   // ffmpeg, in a process group of its own so abort kills both.
   const encoder =
     backend === 'flite'
-      ? spawn('/bin/sh', ['-c', 'text=$1; shift; flite -voice slt -t "$text" -o /dev/stdout | exec "$0" "$@"', ffmpegPath(), text, ...ENCODER_ARGS], {
+      ? spawn('/bin/sh', ['-c', 'text=$1; shift; flite -voice slt -t "$text" -o /dev/stdout | exec "$0" "$@"', localAudioFfmpegPath(), text, ...ENCODER_ARGS], {
           stdio: ['ignore', 'pipe', 'pipe'],
           detached: true,
         })
-      : spawn(ffmpegPath(), ENCODER_ARGS, { stdio: ['pipe', 'pipe', 'pipe'] });
+      : spawn(localAudioFfmpegPath(), ENCODER_ARGS, { stdio: ['pipe', 'pipe', 'pipe'] });
   children.push(encoder);
   if (backend === 'flite') groupLeaders.add(encoder);
   encoder.on('error', fail);
@@ -128,6 +134,7 @@ export async function* offlineSpeak(
     if (signal.aborted) throw signal.reason;
     throw error instanceof EngineError ? error : new EngineError('server', 'The offline voice failed.', { cause: error });
   } finally {
+    clearTimeout(overtime);
     signal.removeEventListener('abort', stopAll);
     stopAll();
   }

@@ -1,6 +1,6 @@
 import { EngineError, type MicSegment, type Transcriber } from '../engine.js';
-import { ffmpegPath } from '../../media/ffmpeg.js';
-import { runProcess } from '../../media/process-runner.js';
+import { localAudioFfmpegPath } from '../../media/ffmpeg.js';
+import { ProcessLimitError, runProcess } from '../../media/process-runner.js';
 
 /** The rate of the en-us acoustic model shipped in Debian's pocketsphinx-en-us. */
 const MODEL_SAMPLE_RATE = 16_000;
@@ -46,7 +46,7 @@ export async function transcribeWithPocketsphinx(
     const input = Buffer.from(padded.buffer, padded.byteOffset, padded.byteLength);
     const result = await runProcess(
       '/bin/sh',
-      ['-c', `${feeder} | exec "$1" -infile /dev/stdin`, 'sh', options.binary ?? 'pocketsphinx_continuous', ffmpegPath()],
+      ['-c', `${feeder} | exec "$1" -infile /dev/stdin`, 'sh', options.binary ?? 'pocketsphinx_continuous', localAudioFfmpegPath()],
       input,
       { signal, processGroup: true },
     );
@@ -75,6 +75,9 @@ export async function transcribeWithPocketsphinx(
   } catch (error) {
     if (signal.aborted) throw signal.reason;
     if (error instanceof EngineError) throw error;
+    if (error instanceof ProcessLimitError) {
+      throw new EngineError('timeout', 'Offline speech recognition took too long, so it was stopped. Please try again.', { cause: error });
+    }
     throw new EngineError('server', 'Offline speech recognition failed.', { cause: error });
   }
 }

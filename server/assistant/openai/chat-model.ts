@@ -6,7 +6,8 @@ import type { ChatMessage, ChatModel } from '../engine.js';
 import { OpenAIStageClient, type OpenAIClientSettings, StreamGuard, throwIfAborted, untilAborted } from './client.js';
 import { stalledError, streamCutError } from './errors.js';
 
-export type OpenAIChatSettings = OpenAIClientSettings & Pick<Settings, 'CHAT_MODEL' | 'IMAGE_DETAIL' | 'SYSTEM_PROMPT'>;
+export type OpenAIChatSettings = OpenAIClientSettings & Pick<Settings, 'CHAT_MODEL' | 'IMAGE_DETAIL' | 'SYSTEM_PROMPT'> &
+  Partial<Pick<Settings, 'REPLY_MAX_TOKENS'>>;
 
 export class OpenAIChatModel implements ChatModel {
   readonly provider = 'openai' as const;
@@ -35,7 +36,15 @@ export class OpenAIChatModel implements ChatModel {
     let finished = false;
     try {
       const stream = await untilAborted(
-        this.api.client.chat.completions.create({ model: context.model, stream: true, messages }, { signal: guard.signal }),
+        this.api.client.chat.completions.create(
+          {
+            model: context.model,
+            stream: true,
+            messages,
+            ...(this.settings.REPLY_MAX_TOKENS ? { max_completion_tokens: this.settings.REPLY_MAX_TOKENS } : {}),
+          },
+          { signal: guard.signal },
+        ),
         signal,
       );
       streaming = true;
