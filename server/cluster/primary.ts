@@ -18,6 +18,8 @@ const WORKER_ENTRY = fileURLToPath(new URL('../main.ts', import.meta.url));
 /** How long SIGTERM waits for workers to close their calls before killing them. */
 const DRAIN_TIMEOUT_MS = 8000;
 const MAX_RESTART_DELAY_MS = 10_000;
+/** main.ts's exit code when it refuses to start (not a crash: restarting would not help). */
+const CANNOT_START = 2;
 
 export function runPrimary(settings: Settings, logger: Logger): void {
   const count = settings.WORKERS;
@@ -55,6 +57,12 @@ export function runPrimary(settings: Settings, logger: Logger): void {
     worker.once('exit', (code, signal) => {
       indexOf.delete(worker);
       if (stopping) return;
+      if (code === CANNOT_START) {
+        // The worker said why (a werift patch check, main.ts): a restart would only say it again.
+        logger.error({ worker: index, code }, 'a worker cannot start; stopping');
+        shutdown('SIGTERM', CANNOT_START);
+        return;
+      }
       const now = Date.now();
       const recent = (crashes.get(index) ?? []).filter((at) => now - at < 60_000);
       recent.push(now);
@@ -69,7 +77,7 @@ export function runPrimary(settings: Settings, logger: Logger): void {
   for (let index = 0; index < count; index++) fork(index);
   logger.info({ workers: count, pid: process.pid, portRanges }, 'primary started');
 
-  const shutdown = (signal: NodeJS.Signals) => {
+  const shutdown = (signal: NodeJS.Signals, exitCode = 0) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'draining workers');
@@ -84,7 +92,7 @@ export function runPrimary(settings: Settings, logger: Logger): void {
     }, DRAIN_TIMEOUT_MS);
     void Promise.all(exited).then(() => {
       clearTimeout(forced);
-      process.exit(0);
+      process.exit(exitCode);
     });
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
