@@ -24,10 +24,12 @@ const SESSION_KEY = 'webcam-assistant.sessionId';
 const preview = /** @type {HTMLVideoElement} */ (document.querySelector('[data-testid="preview"]'));
 const assistantAudio = /** @type {HTMLAudioElement} */ (document.querySelector('[data-testid="assistant-audio"]'));
 
+/** The conversation's secret key: 32 random bytes, base64url (the server refuses weak keys). */
 function sessionId() {
   let id = localStorage.getItem(SESSION_KEY);
-  if (!id) {
-    id = crypto.randomUUID?.() ?? Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+  if (!id || !/^[A-Za-z0-9_-]{43}$/.test(id)) {
+    const bytes = crypto.getRandomValues(new Uint8Array(32));
+    id = btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
     localStorage.setItem(SESSION_KEY, id);
   }
   return id;
@@ -39,8 +41,11 @@ let micMeter = null;
 let peer = null;
 /** Bumped on every (re)connect, so a slow negotiation for an old connection gives up. */
 let generation = 0;
+/** STUN/TURN servers from the server's hello (ICE_SERVERS). */
+let iceServers = [];
 
-const socket = io({ transports: ['websocket', 'polling'] });
+// WebSocket only (the server's choice: a page's signalling stays on one worker); reconnects by itself.
+const socket = io({ transports: ['websocket'] });
 
 const emitIfConnected = (event, payload) => {
   if (!socket.connected) return false;
@@ -116,7 +121,7 @@ async function connectPeer(myGeneration) {
   await mediaReady;
   if (myGeneration !== generation || !socket.connected) return;
   closePeer();
-  const current = createPeer(media);
+  const current = createPeer(media, iceServers);
   peer = current;
   const { pc } = current;
   window.__pc = pc; // the page's current peer, for diagnostics and the e2e rig (test/e2e/README.md)
@@ -160,6 +165,8 @@ socket.on('connect', async () => {
     showEngineNote(reply?.engine, reply?.engineNote);
     showStages(reply?.stages);
     showHistory(reply?.history ?? []);
+    if (reply?.instance) document.body.dataset.instance = String(reply.instance);
+    iceServers = Array.isArray(reply?.iceServers) ? reply.iceServers : [];
     emitIfConnected('mode', { mode: modeSwitch.mode() });
   } catch (error) {
     console.warn('hello got no answer', error);

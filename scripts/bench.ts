@@ -16,7 +16,7 @@ import { MediaPump, prepareMedia } from './bench/media-pump.js';
 import { parseBenchOptions } from './bench/options.js';
 import { machineBusy, sampleMachine, sampleProcess } from './bench/proc-stats.js';
 import { prewarmSpeech, REPO_ROOT, startBenchFake, startServer, type ServerProcess } from './bench/processes.js';
-import { formatOverheads, formatSteps, formatTargets, TARGETS, targetChecks } from './bench/report.js';
+import { formatOverheads, formatSteps, formatTargets, formatWorkerComparison, TARGETS, targetChecks } from './bench/report.js';
 import type { FakeOpenAIProcess } from '../test/fake-openai/process.js';
 
 const QUESTION = 'what colour is this';
@@ -79,7 +79,9 @@ async function main(): Promise<void> {
   let server: ServerProcess | undefined;
   const pump = new MediaPump(media.videoFrames);
   let latency: LatencyResult | undefined;
+  /** The first ramp (the targets are checked on it) and every ramp, one per --workers value. */
   let capacity: CapacityResult | undefined;
+  const capacityByWorkers: CapacityResult[] = [];
   let sttStreaming: SttStreamingResult | undefined;
   let handsFree: HandsFreeResult | undefined;
   let uploadServer: ServerProcess | undefined;
@@ -103,15 +105,20 @@ async function main(): Promise<void> {
       await prewarmSpeech(fake, [LATENCY_REPLY, CAPACITY_REPLY]);
     }
     if (options.sttStreaming && !fake) throw new Error('--stt-streaming needs the openai engine (the fake OpenAI API)');
-    server = await startServer(fake ? { kind: 'openai', fakeBaseURL: fake.baseURL } : { kind: 'offline' }, {
+    const engine: Parameters<typeof startServer>[0] = fake ? { kind: 'openai', fakeBaseURL: fake.baseURL } : { kind: 'offline' };
+    const serverRun = (workers: number) => ({
       cpuProfDir: options.cpuProfDir,
       nodeFlags: options.serverNodeFlags,
       outputFile: options.serverOutput,
-      ...(options.sttStreaming ? { env: { STT_STREAMING: 'on' } } : {}),
-      // Info: the barge-in lines carry the server's stop time.
-      ...(options.handsFree ? { env: { LOG_LEVEL: 'info' } } : {}),
+      workers,
+      env: {
+        ...(options.sttStreaming ? { STT_STREAMING: 'on' } : {}),
+        // Info: the barge-in lines carry the server's stop time.
+        ...(options.handsFree ? { LOG_LEVEL: 'info' } : {}),
+      },
     });
-    log(`server pid ${server.pid} on ${server.baseUrl}${options.sttStreaming ? ' (STT_STREAMING=on)' : ''}`);
+    server = await startServer(engine, serverRun(options.workers[0]!));
+    log(`server pid ${server.pid} on ${server.baseUrl} (WORKERS=${server.workers})${options.sttStreaming ? ' (STT_STREAMING=on)' : ''}`);
 
     if (options.sttStreaming && fake) {
       uploadServer = await startServer({ kind: 'openai', fakeBaseURL: fake.baseURL }, { env: { STT_STREAMING: 'off' } });
@@ -144,11 +151,21 @@ async function main(): Promise<void> {
       // main thread (where they all run) yields the CPU to the server under test: nice 10. The
       // server (spawned earlier) keeps its priority; on Linux this changes this thread only.
       os.setPriority(10);
-      log(`capacity: steps ${options.steps.join(', ')} sessions, ${options.holdSeconds} s each (bench at nice 10)…`);
-      capacity = await runCapacity({
-        server, media, pump, steps: options.steps, holdSeconds: options.holdSeconds, question, deadline: deadline.signal, log,
-        benchHelperPids: fake ? [fake.pid] : [],
-      });
+      for (const workers of options.workers) {
+        if (deadline.signal.aborted) break;
+        if (server.workers !== workers) {
+          await server.stop();
+          server = await startServer(engine, serverRun(workers));
+          log(`server pid ${server.pid} on ${server.baseUrl} (WORKERS=${workers})`);
+        }
+        log(`capacity, WORKERS=${workers}: steps ${options.steps.join(', ')} sessions, ${options.holdSeconds} s each (bench at nice 10)…`);
+        const ramp = await runCapacity({
+          server, workers, media, pump, steps: options.steps, holdSeconds: options.holdSeconds, question, deadline: deadline.signal, log,
+          benchHelperPids: fake ? [fake.pid] : [],
+        });
+        capacityByWorkers.push(ramp);
+        capacity ??= ramp;
+      }
     }
   } catch (err) {
     failure = err instanceof Error ? err.stack ?? err.message : String(err);
@@ -165,7 +182,8 @@ async function main(): Promise<void> {
   else if (handsFree) log(formatHandsFree(handsFree, 640 /* the default; this bench does not change it */));
   else log(formatTargets(checks));
   if (latency) log(`\n${formatOverheads(latency)}\n(latency phase: machine busy ${latencyMachineCores} of ${os.cpus().length} cores; server main thread waited for a CPU ${((latencyRunQueueShare ?? 0) * 100).toFixed(1)} % of the time)`);
-  if (capacity) log(`\n${formatSteps(capacity.steps)}\ncapacity stopped: ${capacity.stopReason}`);
+  for (const ramp of capacityByWorkers) log(`\nWORKERS=${ramp.workers}\n${formatSteps(ramp.steps)}\ncapacity stopped: ${ramp.stopReason}`);
+  if (capacityByWorkers.length > 1) log(`\n${formatWorkerComparison(capacityByWorkers)}`);
   log('\nNote: the bench\'s werift client peers run on the same 2-core machine as the server (the "bench" column is its CPU);');
   log('client-observed figures include the bench\'s own event-loop delays.');
 
@@ -186,6 +204,7 @@ async function main(): Promise<void> {
     checks,
     latency: latency && { ...latency, turns: latency.turns },
     capacity,
+    capacityByWorkers,
     sttStreaming,
     handsFree,
     serverOutputTail: server?.recentOutput.slice(-30),

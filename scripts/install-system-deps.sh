@@ -6,8 +6,9 @@
 #   sox opus-tools chromium        test media and the end-to-end browser
 #   firefox-esr tesseract-ocr(-eng) the Firefox end-to-end test, OCR of the screen still
 #   patch                          checks patches/*.patch still apply to werift
+#   nginx redis-server             the scale tests (load balancer and shared conversation store)
 set -euo pipefail
-packages=(ffmpeg pocketsphinx pocketsphinx-en-us flite espeak-ng sox opus-tools chromium firefox-esr tesseract-ocr tesseract-ocr-eng fonts-dejavu-core procps patch)
+packages=(ffmpeg pocketsphinx pocketsphinx-en-us flite espeak-ng sox opus-tools chromium firefox-esr tesseract-ocr tesseract-ocr-eng fonts-dejavu-core procps patch nginx redis-server)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,4 +1,5 @@
 import { config as loadDotenv } from 'dotenv';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { engineName, resolveStages, type ResolvedStages } from './stage-settings.js';
 
@@ -22,6 +23,12 @@ const optionalText = z
 const choiceFrom = <const T extends readonly [string, ...string[]]>(values: T, def: T[number]) =>
   z.preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : value), z.enum(values).default(def));
 const optionalUrl = optionalText.pipe(z.string().url().optional());
+/** `min-max` UDP ports, e.g. `40000-40999`. */
+const portRange = z
+  .string()
+  .regex(/^\d+-\d+$/, 'must be "min-max", e.g. 40000-40999')
+  .transform((text) => text.split('-').map(Number) as [number, number])
+  .refine(([min, max]) => min >= 1024 && max <= 65535 && min < max, 'must be two ports 1024–65535, the first below the second');
 
 /** ICE_SERVERS: a JSON list of STUN/TURN servers, as RTCPeerConnection takes them. */
 const iceServerList = z.preprocess(
@@ -100,9 +107,9 @@ export const settingsSchema = z.object({
   HISTORY_MAX_MESSAGES: intFrom(60, 2, 10_000),
   /** The newest this many frames of a conversation are kept (and sent again); older ones are dropped. */
   HISTORY_IMAGES: intFrom(2, 0, 10),
-  /** Conversations kept for pages that reload; the least recently used go first. */
+  /** Conversations kept by the embedded store; the least recently used go first (Redis: its own memory policy). */
   HISTORY_MAX_CONVERSATIONS: intFrom(500, 1, 100_000),
-  /** A conversation nobody used for this long is forgotten. */
+  /** A conversation nobody used for this long is forgotten (in Redis too: its expiry). */
   HISTORY_IDLE_MINUTES: intFrom(120, 1, 10_080),
 
   /** Calls (peers) this process serves at once, and from one client address. */
@@ -145,6 +152,17 @@ export const settingsSchema = z.object({
   SCREEN_JPEG_MAX_SIDE: intFrom(1920, 64, 8192),
   JPEG_QUALITY: intFrom(80, 1, 100),
   FFMPEG_PATH: optionalText,
+
+  /** Scale (DESIGN.md "Access and scale"): worker processes; blank = one per core. */
+  WORKERS: intFrom(availableParallelism(), 1, 256),
+  /** Conversations kept in Redis (shared by machines); unset = an embedded store for this machine. */
+  REDIS_URL: optionalText.pipe(z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional()),
+  /** Largest stored conversation (JSON bytes); images go first, then the oldest turns. */
+  HISTORY_MAX_BYTES: intFrom(512 * 1024, 4096, 16 * 1024 * 1024),
+  /** UDP ports for media, `min-max`; split between the workers. Unset = any free port. */
+  ICE_PORT_RANGE: optionalText.pipe(portRange.optional()),
+  /** Address announced in ICE candidates (e.g. the public IP of a host behind 1:1 NAT). */
+  ICE_PUBLIC_IP: optionalText.pipe(z.union([z.ipv4(), z.ipv6()], { message: 'must be an IP address' }).optional()),
 });
 
 export type Settings = z.infer<typeof settingsSchema> & {

@@ -28,6 +28,10 @@ export const CONTENT_SECURITY_POLICY = [
 
 export interface HttpStatus {
   engine: string;
+  /** The process that answers (DESIGN.md "Access and scale"). */
+  instance: string;
+  /** The whole machine's metrics (a cluster worker asks the primary); default: this process's. */
+  metricsText?(): Promise<string>;
   sessions(): number;
   accepting(): boolean;
 }
@@ -54,13 +58,18 @@ export function createHttpApp(
   app.get('/healthz', (req, res) => {
     const ok = status.accepting();
     if (token && !requestHasToken(req, token)) res.status(ok ? 200 : 503).json({ ok });
-    else res.status(ok ? 200 : 503).json({ ok, engine: status.engine, sessions: status.sessions() });
+    else res.status(ok ? 200 : 503).json({ ok, instance: status.instance, engine: status.engine, sessions: status.sessions() });
   });
   app.use(accessGate(token, new Set(['/healthz'])));
 
   app.get('/metrics', async (_req, res) => {
-    res.setHeader('Content-Type', metrics.registry.contentType);
-    res.send(await metrics.registry.metrics());
+    try {
+      const text = await (status.metricsText?.() ?? metrics.registry.metrics());
+      res.setHeader('Content-Type', metrics.registry.contentType);
+      res.send(text);
+    } catch {
+      res.status(503).type('text/plain').send('metrics unavailable\n');
+    }
   });
 
   // A Map, not an object: `__proto__`, `constructor` or `toString` are names like any other.

@@ -51,6 +51,10 @@ export interface HelloReply {
   /** Which provider serves each stage. */
   stages?: StageDescriptions;
   history: { role: 'user' | 'assistant'; text: string }[];
+  /** The process serving this connection (`host:pid`). */
+  instance?: string;
+  /** STUN/TURN servers for the page's RTCPeerConnection (ICE_SERVERS). */
+  iceServers?: { urls: string | string[]; username?: string; credential?: string }[];
 }
 export interface OfferReply {
   answer?: { type: 'answer'; sdp: string };
@@ -58,7 +62,8 @@ export interface OfferReply {
 }
 
 /** Page → server payloads, validated because they come from the network. */
-export const helloPayload = z.object({ sessionId: z.string().min(8).max(100).regex(/^[\w-]+$/) });
+/** `sessionId`: the page's secret conversation key; its strength is checked in signaling (conversation-key.ts). */
+export const helloPayload = z.object({ sessionId: z.string().min(1).max(200) });
 export const offerPayload = z.object({ type: z.literal('offer'), sdp: z.string().min(10).max(200_000) });
 export const sourcePayload = z.object({ kind: z.enum(['camera', 'screen']) });
 export const modePayload = z.object({ mode: z.enum(['push-to-talk', 'hands-free']) });

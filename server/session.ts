@@ -77,7 +77,11 @@ export class Session {
           deps.emit('rtc:failed', { message: 'The media connection to the server failed (no network path for audio and video was found).' });
         }
       },
-    }, settings.ICE_SERVERS ? { iceServers: settings.ICE_SERVERS } : {});
+    }, {
+      ...(settings.ICE_SERVERS ? { iceServers: settings.ICE_SERVERS } : {}),
+      ...(settings.ICE_PORT_RANGE ? { portRange: settings.ICE_PORT_RANGE } : {}),
+      ...(settings.ICE_PUBLIC_IP ? { publicIp: settings.ICE_PUBLIC_IP } : {}),
+    });
     this.mic = new MicRecorder({
       maxHoldMs: settings.MAX_HOLD_SECONDS * 1000,
       onMaxHold: () => this.cutLongHold(),

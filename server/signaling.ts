@@ -1,7 +1,8 @@
 import type { Server as SocketServer, Socket } from 'socket.io';
 import type { ZodType } from 'zod';
 import type { AssistantEngine } from './assistant/engine.js';
-import type { HistoryStore } from './assistant/history.js';
+import type { ConversationHistory, HistoryStore } from './assistant/history.js';
+import { weakKeyReason } from './conversations/conversation-key.js';
 import type { Settings } from './config.js';
 import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
@@ -32,6 +33,10 @@ export interface SignalingDeps {
   metrics: ServerMetrics;
   histories: HistoryStore;
   errorVoice?: (sentence: string, signal: AbortSignal) => AsyncIterable<Buffer>;
+  /** Which process answers (DESIGN.md "Access and scale"), told to the page at hello. */
+  instance?: string;
+  /** STUN/TURN servers the page's RTCPeerConnection should use too (ICE_SERVERS). */
+  iceServers?: HelloReply['iceServers'];
 }
 
 /** Offers waiting behind the one being answered, per socket; more are refused. */
@@ -54,6 +59,7 @@ export function attachSignaling(io: SocketServer, deps: SignalingDeps): { sessio
     };
     const fail = (message: string) => emit('session:error', { kind: 'protocol', message });
     let sessionId: string | undefined;
+    let conversation: ConversationHistory | undefined;
     let session: Session | undefined;
     /** The page's conversation mode, kept for the calls this socket makes after it was chosen. */
     let mode: ConversationMode = 'push-to-talk';
@@ -67,7 +73,7 @@ export function attachSignaling(io: SocketServer, deps: SignalingDeps): { sessio
         emit,
         ...(deps.errorVoice ? { errorVoice: deps.errorVoice } : {}),
       });
-      if (sessionId) made.attachHistory(deps.histories.get(sessionId));
+      if (conversation) made.attachHistory(conversation);
       void made.setMode(mode);
       return made;
     };
@@ -102,17 +108,33 @@ export function attachSignaling(io: SocketServer, deps: SignalingDeps): { sessio
       if (!KNOWN_EVENTS.has(event)) fail(`Unknown event "${String(event).slice(0, 40)}".`);
     });
 
-    socket.on('hello', (payload: unknown, ack?: (reply: HelloReply) => void) => {
+    socket.on('hello', async (payload: unknown, ack?: (reply: HelloReply) => void) => {
       const hello = parse(helloPayload, payload, 'hello');
       if (!hello) return;
+      const weak = weakKeyReason(hello.sessionId);
+      if (weak) {
+        fail(`The page's conversation key is too weak (${weak}); reload the page to get a new one.`);
+        return;
+      }
       sessionId = hello.sessionId;
-      const history = deps.histories.get(sessionId);
+      let history: ConversationHistory;
+      try {
+        history = await deps.histories.open(sessionId);
+      } catch (err) {
+        // The store is away (e.g. Redis down): the call goes on with a fresh conversation.
+        log.warn({ err }, 'conversation store unavailable; starting a new conversation');
+        history = deps.histories.fresh();
+      }
+      if (sessionId !== hello.sessionId || socket.disconnected) return;
+      conversation = history;
       session?.attachHistory(history);
       if (typeof ack === 'function') {
         ack({
           engine: deps.engine.name,
           ...(deps.engineNote ? { engineNote: deps.engineNote } : {}),
           ...(deps.stages ? { stages: deps.stages } : {}),
+          ...(deps.instance ? { instance: deps.instance } : {}),
+          ...(deps.iceServers?.length ? { iceServers: deps.iceServers } : {}),
           history: history.transcript(),
         });
       }

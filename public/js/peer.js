@@ -54,8 +54,9 @@ function iceGatheringComplete(pc) {
  * @param {{ micTrack: MediaStreamTrack | null; videoTrack: MediaStreamTrack | null; stream: MediaStream }} media
  * @returns {{ pc: RTCPeerConnection; videoSender: RTCRtpSender; audioSender: RTCRtpSender }}
  */
-export function createPeer(media) {
-  const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+/** `iceServers`: the STUN/TURN servers the server told at hello (ICE_SERVERS), if any. */
+export function createPeer(media, iceServers = []) {
+  const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require', iceServers });
   const streams = [media.stream];
   const audio = media.micTrack
     ? pc.addTransceiver(media.micTrack, { direction: 'sendrecv', streams })

@@ -2,7 +2,7 @@
  * One benchmark client: a socket.io connection speaking server/protocol.ts plus a werift peer
  * (ClientPeer) whose mic and camera are fed by the shared MediaPump.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { io, type Socket } from 'socket.io-client';
 import type { RtpPacket } from 'werift';
 import type { HelloReply, OfferReply, ServerToClient, TimelineEntry } from '../../server/protocol.js';
@@ -78,7 +78,7 @@ export class BenchSession {
         socket.once('connect', () => resolve());
         socket.once('connect_error', reject);
       });
-      await socket.timeout(10_000).emitWithAck('hello', { sessionId: `bench-${randomUUID()}` });
+      await socket.timeout(10_000).emitWithAck('hello', { sessionId: randomBytes(32).toString('base64url') });
       const reply = await socket.timeout(15_000).emitWithAck('rtc:offer', { type: 'offer', sdp: await peer.offer() });
       if (!reply.answer) throw new Error(`the server refused the offer: ${reply.error ?? 'no answer'}`);
       await peer.accept(reply.answer.sdp);

@@ -8,13 +8,17 @@ import type { RtpPacket } from 'werift';
 import { BenchSession, isSilence } from './bench-session.js';
 import type { BenchMedia, MediaPump } from './media-pump.js';
 import { metricValue, type ServerProcess } from './processes.js';
-import { busiestProcesses, coresUsed, kernelAndSteal, machineBusy, sampleMachine, sampleProcess, sampleProcessTable } from './proc-stats.js';
+import {
+  busiestMainThread, busiestProcesses, coresUsed, kernelAndSteal, machineBusy, sampleMachine, sampleProcess, sampleProcessTable, sampleServer, serverPids,
+} from './proc-stats.js';
 import { round, roundedSummary, sleep, summarise, type Summary } from './stats.js';
 
 /** Stop thresholds: p99 lateness > 5 ms means more than 1 % of packets over 5 ms late. */
 export const LIMITS = { lateFraction: 0.01, mainThreadCores: 0.95, serverCores: 1.9, machineBusy: 0.97, playingShare: 0.95 };
 
 export interface CapacityStep {
+  /** Server worker processes (WORKERS). */
+  workers: number;
   sessions: number;
   connected: number;
   /** Sessions that received reply speech during the hold. */
@@ -24,7 +28,9 @@ export interface CapacityStep {
     packetsSent: number;
     latePackets: number;
     lateFraction: number;
+    /** The busiest worker's event loop (each saturates at one core). */
     mainThreadCores: number;
+    /** Every server process (primary and workers, all threads). */
     processCores: number;
     ffmpegCores: number;
     /** Share of the hold the main thread was runnable but had no CPU (others' load shows here). */
@@ -61,6 +67,7 @@ export interface CapacityStep {
 }
 
 export interface CapacityResult {
+  workers: number;
   steps: CapacityStep[];
   maxHeld: number;
   stopReason: string;
@@ -150,6 +157,8 @@ async function openSessions(count: number, open: () => Promise<BenchSession>): P
 
 export async function runCapacity(options: {
   server: ServerProcess;
+  /** WORKERS the server runs with (its workers are sampled with it). */
+  workers?: number;
   media: BenchMedia;
   pump: MediaPump;
   steps: number[];
@@ -171,7 +180,9 @@ export async function runCapacity(options: {
   let maxHeld = 0;
   let stopReason = 'every step held';
   await sleep(1500); // let the server settle (GC after the latency phase)
-  const baselineRss = sampleProcess(server.pid).rssBytes;
+  const workers = options.workers ?? 1;
+  const pidsOfServer = () => serverPids(server.pid, workers > 1);
+  const baselineRss = sampleServer(pidsOfServer()).total.rssBytes;
   try {
     for (const target of options.steps) {
       if (options.deadline.aborted) {
@@ -195,8 +206,8 @@ export async function runCapacity(options: {
 
       for (const s of sessions) s.resetWindow();
       pump.takeStats();
-      const [metricsBefore, procBefore, machineBefore, benchBefore] = [
-        await server.metricsText(), sampleProcess(server.pid), sampleMachine(), sampleProcess(process.pid),
+      const [metricsBefore, procBeforeTree, machineBefore, benchBefore] = [
+        await server.metricsText(), sampleServer(pidsOfServer()), sampleMachine(), sampleProcess(process.pid),
       ];
       const helpersBefore = helperSeconds();
       const tableBefore = sampleProcessTable();
@@ -205,10 +216,12 @@ export async function runCapacity(options: {
       const holdEndUs = Number(process.hrtime.bigint() / 1000n);
       const tableAfter = sampleProcessTable();
       const helpersAfter = helperSeconds();
-      const [metricsAfter, procAfter, machineAfter, benchAfter] = [
-        await server.metricsText(), sampleProcess(server.pid), sampleMachine(), sampleProcess(process.pid),
+      const [metricsAfter, procAfterTree, machineAfter, benchAfter] = [
+        await server.metricsText(), sampleServer([...procBeforeTree.perProcess.keys()]), sampleMachine(), sampleProcess(process.pid),
       ];
       const pumpStats = pump.takeStats();
+      const [procBefore, procAfter] = [procBeforeTree.total, procAfterTree.total];
+      const busiestLoop = busiestMainThread(procBeforeTree, procAfterTree);
 
       const wallMs = procAfter.at - procBefore.at;
       const sent = metricValue(metricsAfter, 'assistant_rtp_packets_sent_total') - metricValue(metricsBefore, 'assistant_rtp_packets_sent_total');
@@ -220,6 +233,7 @@ export async function runCapacity(options: {
       const lateness = sessions.flatMap((s) => s.lateness());
       const jitter = sessions.flatMap((s) => s.jitterValues);
       const step: CapacityStep = {
+        workers,
         sessions: target,
         connected,
         playing,
@@ -228,10 +242,10 @@ export async function runCapacity(options: {
           packetsSent: sent,
           latePackets: late,
           lateFraction: sent > 0 ? round(late / sent, 5) : NaN,
-          mainThreadCores: round(coresUsed(procAfter.mainThreadSeconds - procBefore.mainThreadSeconds, procBefore.at, procAfter.at), 3),
+          mainThreadCores: round(busiestLoop.cores, 3),
           processCores: round(coresUsed(processSeconds, procBefore.at, procAfter.at), 3),
           ffmpegCores: round(coresUsed(childrenSeconds, procBefore.at, procAfter.at), 3),
-          mainThreadRunQueueShare: round(coresUsed(procAfter.mainThreadRunQueueSeconds - procBefore.mainThreadRunQueueSeconds, procBefore.at, procAfter.at), 4),
+          mainThreadRunQueueShare: round(busiestLoop.runQueueShare, 4),
           cpuMsPerMediaSecondPerSession: round(((processSeconds + childrenSeconds) * 1000) / ((wallMs / 1000) * connected), 2),
           rssMb: round(procAfter.rssBytes / 2 ** 20, 1),
           rssPerSessionMb: round((procAfter.rssBytes - baselineRss) / 2 ** 20 / connected, 2),
@@ -249,7 +263,7 @@ export async function runCapacity(options: {
         benchPumpLateP99Ms: round(summarise(pumpStats.lateMs).p99),
         holdMonotonicUs: [holdStartUs, holdEndUs],
         otherCores: 0,
-        busiestOthers: busiestProcesses(tableBefore, tableAfter, new Set([server.pid, process.pid, ...helperPids])),
+        busiestOthers: busiestProcesses(tableBefore, tableAfter, new Set([...procAfterTree.perProcess.keys(), process.pid, ...helperPids])),
         ...kernelAndSteal(machineBefore, machineAfter, os.cpus().length),
         failures: [],
         warnings: [],
@@ -261,7 +275,7 @@ export async function runCapacity(options: {
       if (connected < target) f.push(`only ${connected}/${target} sessions connected`);
       if (playing < LIMITS.playingShare * target) f.push(`only ${playing}/${target} sessions were playing a reply`);
       if (!(step.server.lateFraction <= LIMITS.lateFraction)) f.push(`server: ${(step.server.lateFraction * 100).toFixed(2)} % of reply packets > 5 ms late (p99 > 5 ms)`);
-      if (step.server.mainThreadCores > LIMITS.mainThreadCores) f.push(`server main thread at ${(step.server.mainThreadCores * 100).toFixed(0)} % of a core`);
+      if (step.server.mainThreadCores > LIMITS.mainThreadCores) f.push(`server main thread${workers > 1 ? ' (busiest worker)' : ''} at ${(step.server.mainThreadCores * 100).toFixed(0)} % of a core`);
       if (step.server.processCores + step.server.ffmpegCores > LIMITS.serverCores) f.push('server (with ffmpeg) uses both cores');
       if (step.stealCores >= 0.1) {
         step.warnings.push(`the hypervisor took ${step.stealCores} cores from this machine (steal): timers fire late whatever the server does`);
@@ -271,7 +285,7 @@ export async function runCapacity(options: {
       }
       steps.push(step);
       options.log(
-        `  ${String(target).padStart(3)} sessions: late ${(step.server.lateFraction * 100).toFixed(2)} %, client lateness p99 ${step.client.latenessMs.p99} ms, ` +
+        `  ${workers > 1 ? `[${workers} workers] ` : ''}${String(target).padStart(3)} sessions: late ${(step.server.lateFraction * 100).toFixed(2)} %, client lateness p99 ${step.client.latenessMs.p99} ms, ` +
           `server main ${(step.server.mainThreadCores * 100).toFixed(0)} % (run-queue wait ${(step.server.mainThreadRunQueueShare * 100).toFixed(1)} %) / all ${((step.server.processCores + step.server.ffmpegCores) * 100).toFixed(0)} %, ` +
           `machine ${(step.machineBusy * 100).toFixed(0)} % (bench ${(step.benchCores * 100).toFixed(0)} %, others ${(step.otherCores * 100).toFixed(0)} %), RSS ${step.server.rssMb} MB` +
           (f.length ? `  ✗ ${f.join('; ')}` : '  ✓') + (step.warnings.length ? `  ! ${step.warnings.join('; ')}` : ''),
@@ -289,5 +303,5 @@ export async function runCapacity(options: {
     for (const s of sessions) s.stopped = true;
     await Promise.all(sessions.map((s) => s.bench.close()));
   }
-  return { steps, maxHeld, stopReason, baselineRssMb: round(baselineRss / 2 ** 20, 1) };
+  return { workers, steps, maxHeld, stopReason, baselineRssMb: round(baselineRss / 2 ** 20, 1) };
 }

@@ -7,6 +7,8 @@ export interface BenchOptions {
   turns: number;
   /** Concurrent sessions to hold, in order; the ramp stops at the first step that fails. */
   steps: number[];
+  /** The capacity ramp is run once per WORKERS value, each on a fresh server, in this order. */
+  workers: number[];
   holdSeconds: number;
   /** Fixed model delays the fake OpenAI server adds (ms). */
   sttDelayMs: number;
@@ -42,13 +44,15 @@ const HELP = `npm run bench -- [flags]
   --turns N              latency turns (default 50; offline 10; --quick: 6)
   --steps 5,10,20        concurrent sessions per capacity step (default 5,10,20,30,40,60,80; --quick: 2,4);
                          with --engine offline the capacity phase runs only when --steps is given
+  --workers 1,2          WORKERS of the server for each capacity ramp, in order, each on a fresh server
+                         (default 1,2; the latency phase runs with the first)
   --hold S               seconds each capacity step is measured (default 10; --quick: 4)
   --stt-ms / --chat-ms / --tts-ms   fake model delays to first byte (default 150 / 200 / 150)
   --chat-token-gap-ms    gap between streamed chat words (default 0)
   --out FILE             JSON report (default bench-report.json)
   --quick                small smoke run
   --no-latency / --no-capacity      skip a phase
-  --max-minutes M        stop the whole run after M minutes (default 8)
+  --max-minutes M        stop the whole run after M minutes (default 8, +4 per extra --workers ramp)
   --quiet-wait S         wait up to S seconds for other processes to go quiet first (default 30; --quick: 0)
   --cpu-prof DIR         run the server under node --cpu-prof (profile written to DIR at exit)
   --server-node-flags F  extra Node flags for the server, space-separated (e.g. "--trace-gc")
@@ -73,6 +77,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       engine: { type: 'string', default: 'openai' },
       turns: { type: 'string' },
       steps: { type: 'string' },
+      workers: { type: 'string' },
       hold: { type: 'string' },
       'stt-ms': { type: 'string' },
       'chat-ms': { type: 'string' },
@@ -109,10 +114,13 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     throw new Error('--steps must be increasing session counts, e.g. 5,10,20');
   }
   if (steps.at(-1)! > 200) throw new Error('--steps: at most 200 sessions');
+  const workers = (values.workers ?? (quick ? '1' : '1,2')).split(',').map((s) => positiveInt(s.trim(), 0, 'workers'));
+  if (workers.length === 0 || workers.some((n) => n < 1 || n > 64)) throw new Error('--workers must be a list of 1–64, e.g. 1,2');
   return {
     engine,
     turns: Math.min(1000, positiveInt(values.turns, quick ? 6 : engine === 'offline' || values['stt-streaming'] ? 10 : values['hands-free'] ? 20 : 50, 'turns')),
     steps,
+    workers,
     holdSeconds: Math.max(2, Math.min(120, positiveInt(values.hold, quick ? 4 : 10, 'hold'))),
     sttDelayMs: positiveInt(values['stt-ms'], 150, 'stt-ms'),
     chatDelayMs: positiveInt(values['chat-ms'], 200, 'chat-ms'),
@@ -124,7 +132,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     // The offline engine's capacity is bounded by its local STT/TTS processes, not the media path:
     // measured only on request.
     skipCapacity: values['no-capacity'] || (engine === 'offline' && values.steps === undefined),
-    maxMinutes: Math.max(1, Math.min(60, positiveInt(values['max-minutes'], 8, 'max-minutes'))),
+    maxMinutes: Math.max(1, Math.min(60, positiveInt(values['max-minutes'], 8 + 4 * (workers.length - 1), 'max-minutes'))),
     cpuProfDir: values['cpu-prof'],
     serverNodeFlags: (values['server-node-flags'] ?? '').split(/\s+/).filter((flag) => flag !== ''),
     serverOutput: values['server-output'],

@@ -131,3 +131,65 @@ export function busiestProcesses(from: ProcessTableSample, to: ProcessTableSampl
   }
   return rows.sort((a, b) => b.cores - a.cores).slice(0, count);
 }
+
+/** The server's processes: itself, and with WORKERS > 1 its cluster workers (its `node` children). */
+export function serverPids(pid: number, clustered: boolean): number[] {
+  if (!clustered) return [pid];
+  const children: number[] = [];
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      for (const child of readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/)) {
+        if (child && readFileSync(`/proc/${child}/comm`, 'utf8').trim() === 'node') children.push(Number(child));
+      }
+    } catch {
+      // a task or child that exited while we read
+    }
+  }
+  return [pid, ...children];
+}
+
+export interface ServerCpuSample {
+  /** Summed over the server's processes (main-thread figures: see perProcess). */
+  total: ProcessCpuSample;
+  perProcess: Map<number, ProcessCpuSample>;
+}
+
+export function sampleServer(pids: readonly number[]): ServerCpuSample {
+  const perProcess = new Map<number, ProcessCpuSample>();
+  for (const pid of pids) {
+    try {
+      perProcess.set(pid, sampleProcess(pid));
+    } catch {
+      // exited (a worker being restarted)
+    }
+  }
+  const samples = [...perProcess.values()];
+  const sum = (pick: (s: ProcessCpuSample) => number) => samples.reduce((n, s) => n + pick(s), 0);
+  return {
+    perProcess,
+    total: {
+      at: samples[0]?.at ?? performance.now(),
+      processSeconds: sum((s) => s.processSeconds),
+      mainThreadSeconds: sum((s) => s.mainThreadSeconds),
+      childrenSeconds: sum((s) => s.childrenSeconds),
+      mainThreadRunQueueSeconds: sum((s) => s.mainThreadRunQueueSeconds),
+      rssBytes: sum((s) => s.rssBytes),
+    },
+  };
+}
+
+/** The busiest single event loop between two samples (cores), and its run-queue share. */
+export function busiestMainThread(from: ServerCpuSample, to: ServerCpuSample): { cores: number; runQueueShare: number } {
+  let cores = 0;
+  let runQueueShare = 0;
+  for (const [pid, after] of to.perProcess) {
+    const before = from.perProcess.get(pid);
+    if (!before) continue;
+    const used = coresUsed(after.mainThreadSeconds - before.mainThreadSeconds, before.at, after.at);
+    if (used > cores) {
+      cores = used;
+      runQueueShare = coresUsed(after.mainThreadRunQueueSeconds - before.mainThreadRunQueueSeconds, before.at, after.at);
+    }
+  }
+  return { cores, runQueueShare };
+}

@@ -52,7 +52,9 @@ export async function prewarmSpeech(fake: FakeOpenAIProcess, replies: readonly s
 }
 
 export interface ServerProcess {
+  /** The process started: with WORKERS > 1 the cluster primary. */
   readonly pid: number;
+  readonly workers: number;
   readonly baseUrl: string;
   /** The last lines the server wrote (for error reports). */
   readonly recentOutput: string[];
@@ -97,14 +99,16 @@ export interface ServerRunOptions {
   outputFile?: string;
   /** More settings for the server (e.g. STT_STREAMING). */
   env?: Record<string, string>;
+  /** WORKERS (default 1: one process); the server starts through `npm start`'s entry, server/start.ts. */
+  workers?: number;
 }
 
 export async function startServer(engine: ServerEngine, run: ServerRunOptions = {}): Promise<ServerProcess> {
-  const { cpuProfDir, nodeFlags = [], outputFile, env = {} } = run;
+  const { cpuProfDir, nodeFlags = [], outputFile, env = {}, workers = 1 } = run;
   const port = await freePort();
   const certsDir = await mkdtemp(path.join(os.tmpdir(), 'bench-certs-'));
   const profiling = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(cpuProfDir)}`] : [];
-  const child: ChildProcess = spawn(process.execPath, [...profiling, ...nodeFlags, '--import', 'tsx', 'server/main.ts'], {
+  const child: ChildProcess = spawn(process.execPath, [...profiling, ...nodeFlags, '--import', 'tsx', 'server/start.ts'], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
@@ -125,6 +129,10 @@ export async function startServer(engine: ServerEngine, run: ServerRunOptions = 
       STT_STREAMING: 'off',
       ...Object.fromEntries(['STT', 'CHAT', 'TTS'].flatMap((stage) => [`${stage}_PROVIDER`, `${stage}_BASE_URL`, `${stage}_API_KEY`].map((name) => [name, '']))),
       TTS_FORMAT: 'opus',
+      WORKERS: String(workers),
+      REDIS_URL: '',
+      ICE_PORT_RANGE: '',
+      ICE_PUBLIC_IP: '',
       ...env,
     },
   });
@@ -148,20 +156,21 @@ export async function startServer(engine: ServerEngine, run: ServerRunOptions = 
   void exited.then(() => (hasExited = true));
 
   const baseUrl = `https://${HOST}:${port}`;
-  const deadline = performance.now() + 30_000;
+  const deadline = performance.now() + 90_000; // a cluster starts every worker at once; a busy machine is slow
   for (;;) {
     if (hasExited) throw new Error(`the server exited during start-up:\n${recentOutput.join('\n')}`);
     const health = await httpsGet(`${baseUrl}/healthz`, 1000).catch(() => undefined);
     if (health?.status === 200) break;
     if (performance.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`the server did not answer /healthz within 30 s:\n${recentOutput.join('\n')}`);
+      throw new Error(`the server did not answer /healthz within 90 s:\n${recentOutput.join('\n')}`);
     }
     await sleep(100);
   }
 
   return {
     pid: child.pid!,
+    workers,
     baseUrl,
     recentOutput,
     metricsText: async () => (await httpsGet(`${baseUrl}/metrics`)).body,

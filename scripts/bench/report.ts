@@ -134,3 +134,18 @@ export function formatSteps(steps: CapacityStep[]): string {
     ]),
   );
 }
+
+/** One line per WORKERS ramp of the same run: sessions held, CPU per call and lateness there, and the ratio. */
+export function formatWorkerComparison(ramps: CapacityResult[]): string {
+  const base = ramps[0]!;
+  const lines = ramps.map((ramp) => {
+    const held = ramp.steps.find((s) => s.sessions === ramp.maxHeld);
+    const allHeld = ramp.steps.at(-1)?.sessions === ramp.maxHeld;
+    const ratio = base.maxHeld > 0 ? ` (${(ramp.maxHeld / base.maxHeld).toFixed(2)}× WORKERS=${base.workers})` : '';
+    const figures = held
+      ? `, CPU ${held.server.cpuMsPerMediaSecondPerSession.toFixed(1)} ms per media second per call, late>5ms ${(held.server.lateFraction * 100).toFixed(2)} %, client lateness p99 ${ms(held.client.latenessMs.p99)}`
+      : '';
+    return `  WORKERS=${ramp.workers}: ${allHeld ? '≥ ' : ''}${ramp.maxHeld} full calls held${ratio}${figures}`;
+  });
+  return ['capacity by WORKERS (same run):', ...lines].join('\n');
+}

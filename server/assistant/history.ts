@@ -1,3 +1,6 @@
+import { storeKeyFor } from '../conversations/conversation-key.js';
+import { decodeConversation, encodeConversation } from '../conversations/conversation-record.js';
+import type { ConversationStore } from '../conversations/conversation-store.js';
 import type { ChatMessage } from './engine.js';
 
 /** What an image costs against the budget, in characters of text (a rough token-equivalent). */
@@ -10,8 +13,17 @@ const IMAGE_COST_CHARS = 3000;
  */
 export class ConversationHistory {
   private readonly messages: ChatMessage[] = [];
+  /** Called after each turn joins (the conversation store saves it). */
+  onChange?: (history: ConversationHistory) => void;
 
-  constructor(private readonly options: HistoryOptions) {}
+  constructor(
+    private readonly options: HistoryOptions,
+    restored: readonly ChatMessage[] = [],
+  ) {
+    this.messages.push(...restored);
+    this.dropOldImages();
+    this.trim();
+  }
 
   /** A turn (the question and what was actually said back) joins the history. */
   addTurn(question: ChatMessage, answerText: string): void {
@@ -19,6 +31,7 @@ export class ConversationHistory {
     if (answerText.trim()) this.messages.push({ role: 'assistant', text: answerText });
     this.dropOldImages();
     this.trim();
+    this.onChange?.(this);
   }
 
   /** Frames older than the newest `keepImages` are never sent again: their JPEGs are let go. */
@@ -88,40 +101,39 @@ export interface HistoryOptions {
   maxMessages?: number;
 }
 
-/** Conversations by page session id, so a refresh restores them; never shared between ids. */
+/**
+ * Conversations by the page's secret key, kept in a ConversationStore (embedded or Redis) so that a
+ * page reconnecting to another worker or machine gets its conversation back; saved after each turn.
+ */
 export class HistoryStore {
-  /** Map order is use order: the first entry is the least recently used. */
-  private readonly byId = new Map<string, { history: ConversationHistory; usedAt: number }>();
-
   constructor(
-    private readonly options: HistoryOptions & {
-      maxConversations?: number;
-      /** A conversation unused this long is forgotten. */
-      idleMs?: number;
-      now?: () => number;
-    },
+    private readonly store: ConversationStore,
+    private readonly options: HistoryOptions & { maxRecordBytes: number },
+    private readonly onSaveError: (err: unknown) => void = () => undefined,
   ) {}
 
-  get(sessionId: string): ConversationHistory {
-    const now = (this.options.now ?? Date.now)();
-    this.forgetIdle(now);
-    const history = this.byId.get(sessionId)?.history ?? new ConversationHistory(this.options);
-    this.byId.delete(sessionId);
-    this.byId.set(sessionId, { history, usedAt: now });
-    const max = this.options.maxConversations ?? 1000;
-    while (this.byId.size > max) this.byId.delete(this.byId.keys().next().value!);
+  get storeKind(): ConversationStore['kind'] {
+    return this.store.kind;
+  }
+
+  /** The conversation for `secret` (a strong key: see conversation-key.ts); a new one if none is kept. */
+  async open(secret: string): Promise<ConversationHistory> {
+    const key = storeKeyFor(secret);
+    const record = await this.store.load(key);
+    const history = new ConversationHistory(this.options, record ? decodeConversation(record) : []);
+    history.onChange = (changed) => {
+      const encoded = encodeConversation(changed.forModel(), this.options.maxRecordBytes);
+      if (encoded) this.store.save(key, encoded).catch(this.onSaveError);
+    };
     return history;
   }
 
-  get size(): number {
-    return this.byId.size;
+  /** A conversation that is not stored (when the store cannot be reached). */
+  fresh(): ConversationHistory {
+    return new ConversationHistory(this.options);
   }
 
-  private forgetIdle(now: number): void {
-    const idleMs = this.options.idleMs ?? Infinity;
-    for (const [id, entry] of this.byId) {
-      if (now - entry.usedAt <= idleMs) break; // use order: the rest are newer
-      this.byId.delete(id);
-    }
+  close(): Promise<void> {
+    return this.store.close();
   }
 }

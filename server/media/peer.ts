@@ -14,6 +14,7 @@ import {
   type RtpPacket,
 } from 'werift';
 
+import { announcePublicIp } from './public-ip-candidates.js';
 import { checkSdpOffer, SdpOfferProblem } from './sdp-offer-check.js';
 import { installWeriftPatches, weriftPatchProblem } from './werift-patches.js';
 
@@ -67,6 +68,10 @@ export class OfferError extends Error {
 export interface MediaPeerOptions {
   /** STUN/TURN servers (ICE_SERVERS); none by default, so no outside server is contacted. */
   iceServers?: RTCIceServer[];
+  /** Where the peer's media sockets are (ICE_PORT_RANGE; a worker's share of it in a cluster). */
+  portRange?: [number, number];
+  /** The address announced beside the host candidates (ICE_PUBLIC_IP). */
+  publicIp?: string;
 }
 
 /**
@@ -84,13 +89,17 @@ export class MediaPeer {
   /** werift waits for more candidates for ever when the offer does not end them: this ends it. */
   private connectTimer?: NodeJS.Timeout;
 
-  constructor(private readonly events: MediaPeerEvents, options: MediaPeerOptions = {}) {
+  constructor(
+    private readonly events: MediaPeerEvents,
+    private readonly options: MediaPeerOptions = {},
+  ) {
     const patchProblem = weriftPatchProblem();
     if (patchProblem) throw new Error(patchProblem); // never a half-patched werift
     this.pc = new RTCPeerConnection({
       // werift would otherwise ask stun.l.google.com for every call.
       iceServers: options.iceServers ?? [],
       bundlePolicy: 'max-bundle',
+      ...(options.portRange ? { icePortRange: options.portRange } : {}),
       codecs: peerCodecs(),
       headerExtensions: {
         audio: [useSdesMid(), useAbsSendTime(), useTransportWideCC()],
@@ -144,7 +153,7 @@ export class MediaPeer {
     }, CONNECT_TIMEOUT_MS);
     const local = this.pc.localDescription;
     if (!local) throw new OfferError('No local description was produced.');
-    return local.sdp;
+    return this.options.publicIp ? announcePublicIp(local.sdp, this.options.publicIp) : local.sdp;
   }
 
   /** Asks the browser for a fresh keyframe (Picture Loss Indication). */

@@ -45,7 +45,7 @@ export async function assertRigToolsPresent(): Promise<void> {
 export interface RunningServer {
   url: string;
   port: number;
-  /** The server process (node itself: no wrapper in between). */
+  /** The server process (node itself: no wrapper in between; with WORKERS > 1, the cluster primary). */
   pid: number;
   stop(): Promise<void>;
   logs(): string;
@@ -132,7 +132,9 @@ export async function startServer(
     HOST: env.HOST ?? '127.0.0.1',
     CERTS_DIR: certsDir,
   };
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'server/main.ts'], {
+  // With WORKERS given, the real `npm start` entry (a cluster primary when WORKERS > 1).
+  const entry = env.WORKERS ? 'server/start.ts' : 'server/main.ts';
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry], {
     cwd: REPO_ROOT,
     env: childEnv,
     detached: true, // own process group, so stop() ends its children too

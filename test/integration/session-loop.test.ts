@@ -5,6 +5,7 @@ import opus from '@discordjs/opus';
 import type { RtpPacket } from 'werift';
 import { parseSettings } from '../../server/config.js';
 import { HistoryStore } from '../../server/assistant/history.js';
+import { MemoryConversationStore } from '../../server/conversations/memory-store.js';
 import { transcribeWithPocketsphinx } from '../../server/assistant/offline/transcriber.js';
 import { createEngine } from '../../server/engines.js';
 import { createLogger } from '../../server/logger.js';
@@ -40,7 +41,7 @@ describe('session over a werift peer', () => {
       metrics: new ServerMetrics(),
       emit: (name, ...args) => events.push({ name, payload: args[0] as Record<string, unknown> }),
     });
-    session.attachHistory(new HistoryStore({ budgetChars: 10_000, keepImages: 2 }).get('integration-test'));
+    session.attachHistory(new HistoryStore(new MemoryConversationStore({ ttlSeconds: 60, maxBytes: 1e6, maxCount: 10 }), { budgetChars: 10_000, keepImages: 2, maxRecordBytes: 1e6 }).fresh());
     client = new ClientPeer();
     const answer = await session.answerOffer(await client.offer());
     await client.accept(answer);

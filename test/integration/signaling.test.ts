@@ -1,3 +1,4 @@
+import { createHash, randomUUID } from 'node:crypto';
 import https from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { io, type Socket } from 'socket.io-client';
@@ -32,8 +33,9 @@ class Client {
     return new Client(socket);
   }
 
-  hello(sessionId: string): Promise<HelloReply> {
-    return this.socket.timeout(5000).emitWithAck('hello', { sessionId }) as Promise<HelloReply>;
+  /** Hello with the strong conversation key of `label` (the same label, the same key). */
+  hello(label: string): Promise<HelloReply> {
+    return this.socket.timeout(5000).emitWithAck('hello', { sessionId: keyFor(label) }) as Promise<HelloReply>;
   }
 
   offer(payload: unknown): Promise<OfferReply> {
@@ -61,6 +63,11 @@ class Client {
   close(): void {
     this.socket.disconnect();
   }
+}
+
+/** A strong conversation key made from a readable label (SHA-256, base64url: 43 characters). */
+function keyFor(label: string): string {
+  return createHash('sha256').update(label).digest('base64url');
 }
 
 /** A real werift call: hello → rtc:offer → the answer accepted → connected. */
@@ -211,8 +218,8 @@ describe('signaling against the real server', () => {
   it('answers malformed hello, text and source payloads with a clear error naming the event', async () => {
     const client = await open();
     const cases: [string, unknown][] = [
-      ['hello', { sessionId: 'short' }],
-      ['hello', { sessionId: '../../etc/passwd' }],
+      ['hello', { sessionId: 'x'.repeat(300) }],
+      ['hello', { id: keyFor('no sessionId field') }],
       ['hello', 42],
       ['text', { text: '   ' }],
       ['text', { text: 123 }],
@@ -225,6 +232,15 @@ describe('signaling against the real server', () => {
       expect(await client.errorFor(event, payload)).toMatch(new RegExp(`malformed "${event}"`));
     }
     expect((await client.hello('after-bad-payloads')).history).toEqual([]);
+  });
+
+  it('refuses weak conversation keys (under 128 bits) with a clear error, and answers a strong one after', async () => {
+    const client = await open();
+    const weak = ['short', '../../etc/passwd', 'a'.repeat(43), 'ab'.repeat(22), '0123456789abcdefghijklmnopqrstuvwxyzABCDEFG', randomUUID()];
+    for (const sessionId of weak) {
+      expect(await client.errorFor('hello', { sessionId })).toMatch(/conversation key is too weak.*reload/);
+    }
+    expect((await client.hello('after-weak-keys')).history).toEqual([]);
   });
 
   it('none of that disturbed the healthy call: steady silence at 50 packets/s throughout', async () => {

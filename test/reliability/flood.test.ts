@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { OfferReply } from '../../server/protocol.js';
 import { ClientPeer } from '../../scripts/lib/client-peer.js';
 import { startServer, type RunningServer } from '../e2e/harness.js';
-import { connect } from './rig.js';
+import { connect, pageKey } from './rig.js';
 
 describe('a text flood from one caller', () => {
   let server: RunningServer;
@@ -14,14 +14,14 @@ describe('a text flood from one caller', () => {
 
   it('is told it is limited, and a second caller’s audio clock keeps 50 packets/s', async () => {
     const calm = await connect(server.url);
-    await calm.timeout(5000).emitWithAck('hello', { sessionId: 'flood-calm-01' });
+    await calm.timeout(5000).emitWithAck('hello', { sessionId: pageKey() });
     const peer = new ClientPeer();
     const reply = (await calm.timeout(20_000).emitWithAck('rtc:offer', { type: 'offer', sdp: await peer.offer() })) as OfferReply;
     await peer.accept(reply.answer!.sdp);
     await sleep(1500);
 
     const flooder = await connect(server.url);
-    await flooder.timeout(5000).emitWithAck('hello', { sessionId: 'flood-loud-01' });
+    await flooder.timeout(5000).emitWithAck('hello', { sessionId: pageKey() });
     const fp = new ClientPeer();
     const fr = (await flooder.timeout(20_000).emitWithAck('rtc:offer', { type: 'offer', sdp: await fp.offer() })) as OfferReply;
     await fp.accept(fr.answer!.sdp);

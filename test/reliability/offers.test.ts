@@ -3,13 +3,14 @@ import type { Socket } from 'socket.io-client';
 import type { OfferReply } from '../../server/protocol.js';
 import { ClientPeer } from '../../scripts/lib/client-peer.js';
 import { startServer, type RunningServer } from '../e2e/harness.js';
-import { connect, fdCounts, rssAfterGcMb, sessionCounts, settle, udpSockets } from './rig.js';
+import { connect, fdCounts, pageKey, rssAfterGcMb, sessionCounts, settle, udpSockets } from './rig.js';
 
 const offer = (socket: Socket, sdp: string) =>
   socket.timeout(20_000).emitWithAck('rtc:offer', { type: 'offer', sdp }) as Promise<OfferReply>;
 
-async function hello(socket: Socket, id: string): Promise<void> {
-  await socket.timeout(5000).emitWithAck('hello', { sessionId: id });
+/** hello with a fresh page key, as a newly opened page sends it. */
+async function hello(socket: Socket): Promise<void> {
+  await socket.timeout(5000).emitWithAck('hello', { sessionId: pageKey() });
 }
 
 describe('offers against the real server', () => {
@@ -31,7 +32,7 @@ describe('offers against the real server', () => {
 
   it('answers 5 offers sent at once one after another, and leaks no peer when the socket leaves', async () => {
     const socket = await connect(server.url);
-    await hello(socket, 'offer-race-0001');
+    await hello(socket);
     const replies = await Promise.all(Array.from({ length: 5 }, () => offer(socket, sdp)));
     expect(replies.every((r) => r.answer?.sdp.startsWith('v=0'))).toBe(true);
     expect(await sessionCounts(server.url)).toEqual({ metrics: 1, healthz: 1 });
@@ -45,7 +46,7 @@ describe('offers against the real server', () => {
 
   it('refuses malformed offers in words, never werift internals', async () => {
     const socket = await connect(server.url);
-    await hello(socket, 'offer-bad-0001');
+    await hello(socket);
     const without = (prefix: string) => sdp.split('\r\n').filter((l) => !l.startsWith(prefix)).join('\r\n');
     const manyCandidates = sdp.replace('a=end-of-candidates', Array.from({ length: 100 }, (_, i) => `a=candidate:${i} 1 udp 1 10.0.0.${i % 250} ${2000 + i} typ host`).join('\r\n'));
     const cases: [string, RegExp][] = [
@@ -75,7 +76,7 @@ describe('offers against the real server', () => {
       Array.from({ length: parallel }, async (_, lane) => {
         for (let i = lane; i < cycles; i += parallel) {
           const socket = await connect(server.url);
-          await hello(socket, `churn-${String(i).padStart(6, '0')}`);
+          await hello(socket);
           const reply = await offer(socket, sdp);
           expect(reply.answer).toBeDefined();
           socket.close();

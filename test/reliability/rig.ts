@@ -2,6 +2,7 @@
  * The reliability suite's tools: the real server (child process) probed from outside, the way a
  * careless or hostile client would: socket.io clients, werift client peers, raw HTTPS.
  */
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import https from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -31,6 +32,11 @@ export interface ConnectOptions {
   origin?: string;
   token?: string;
   cookie?: string;
+}
+
+/** A page's conversation key as the page makes it (32 random bytes, base64url): weak keys are refused. */
+export function pageKey(): string {
+  return randomBytes(32).toString('base64url');
 }
 
 /** A socket.io connection, or the reason the server refused it. */

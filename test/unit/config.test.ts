@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { parseSettings, SettingsError, type Settings } from '../../server/config.js';
 
@@ -108,6 +109,27 @@ describe('parseSettings: bad values name the setting', () => {
     for (const name of ['PORT', 'LOG_LEVEL', 'JPEG_QUALITY']) expect(error.message).toContain(name);
     expect(error.name).toBe('SettingsError');
   });
+});
+
+describe('parseSettings: scale (WORKERS, REDIS_URL, ICE_PORT_RANGE, ICE_PUBLIC_IP)', () => {
+  it('defaults to one worker per core, no Redis, any UDP port, no announced address', () => {
+    const settings = parseSettings({});
+    expect(settings.WORKERS).toBe(availableParallelism());
+    expect(settings.REDIS_URL).toBeUndefined();
+    expect(settings.ICE_PORT_RANGE).toBeUndefined();
+    expect(settings.ICE_PUBLIC_IP).toBeUndefined();
+  });
+
+  it('reads each from its text form', () => {
+    const settings = parseSettings({ WORKERS: '3', REDIS_URL: 'redis://10.0.0.2:6379/1', ICE_PORT_RANGE: '40000-40999', ICE_PUBLIC_IP: '203.0.113.7' });
+    expect(settings).toMatchObject({ WORKERS: 3, REDIS_URL: 'redis://10.0.0.2:6379/1', ICE_PORT_RANGE: [40000, 40999], ICE_PUBLIC_IP: '203.0.113.7' });
+  });
+
+  it('names each bad value', () => {
+    const message = settingsErrorFor({ WORKERS: '0', REDIS_URL: 'http://x', ICE_PORT_RANGE: '50000-40000', ICE_PUBLIC_IP: 'my-host' }).message;
+    for (const name of ['WORKERS', 'REDIS_URL', 'ICE_PORT_RANGE', 'ICE_PUBLIC_IP']) expect(message).toContain(name);
+    expect(settingsErrorFor({ ICE_PORT_RANGE: '40000' }).message).toMatch(/ICE_PORT_RANGE.*min-max/);
+    });
 });
 
 describe('parseSettings: access and limits', () => {

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ChatMessage, FrameImage } from '../../server/assistant/engine.js';
 import { ConversationHistory, HistoryStore } from '../../server/assistant/history.js';
+import { MemoryConversationStore } from '../../server/conversations/memory-store.js';
 
 /** Real JPEG stills (ffmpeg), one solid colour each, so every turn's image is distinguishable. */
 function jpegOf(colour: string): FrameImage {
@@ -133,50 +134,59 @@ describe('ConversationHistory', () => {
 });
 
 describe('HistoryStore', () => {
-  const options = { budgetChars: 100_000, keepImages: 2 };
+  const options = { budgetChars: 100_000, keepImages: 2, maxRecordBytes: 64 * 1024 };
+  const memory = () => new MemoryConversationStore({ ttlSeconds: 3600, maxBytes: 64 * 1024, maxCount: 100 });
+  const key = (label: string) => `${label}-`.padEnd(43, 'Zq3x');
+  /** Saves run in the background after a turn; this waits for them. */
+  const saved = () => new Promise((resolve) => setTimeout(resolve, 5));
 
-  it('gives the same conversation back for the same id (a refresh restores it)', () => {
-    const store = new HistoryStore(options);
-    store.get('page-aaaa').addTurn(ask('remember me'), 'I will.');
-    expect(store.get('page-aaaa').transcript()).toEqual([
+  it('gives the conversation back for the same key, from the store (a reconnect restores it)', async () => {
+    const store = memory();
+    const histories = new HistoryStore(store, options);
+    (await histories.open(key('page-a'))).addTurn(ask('remember me', 'red'), 'I will.');
+    await saved();
+    // Another HistoryStore on the same store stands for another worker.
+    const restored = await new HistoryStore(store, options).open(key('page-a'));
+    expect(restored.transcript()).toEqual([
       { role: 'user', text: 'remember me' },
       { role: 'assistant', text: 'I will.' },
     ]);
-    expect(store.get('page-aaaa')).toBe(store.get('page-aaaa'));
+    expect(restored.forModel()[0]!.image!.jpeg.equals(images.get('red')!.jpeg)).toBe(true);
   });
 
-  it('never shares a conversation between ids', () => {
-    const store = new HistoryStore(options);
-    store.get('page-aaaa').addTurn(ask('secret of A'), 'noted');
-    store.get('page-bbbb').addTurn(ask('question of B'), 'fine');
-    expect(store.get('page-cccc').transcript()).toEqual([]);
-    expect(store.get('page-aaaa').transcript().map((m) => m.text)).toEqual(['secret of A', 'noted']);
-    expect(store.get('page-bbbb').transcript().map((m) => m.text)).toEqual(['question of B', 'fine']);
+  it('never shares a conversation between keys, and files them under a hash, never the key', async () => {
+    const store = memory();
+    const histories = new HistoryStore(store, options);
+    (await histories.open(key('page-a'))).addTurn(ask('secret of A'), 'noted');
+    (await histories.open(key('page-b'))).addTurn(ask('question of B'), 'fine');
+    await saved();
+    expect((await histories.open(key('page-c'))).transcript()).toEqual([]);
+    expect((await histories.open(key('page-a'))).transcript().map((m) => m.text)).toEqual(['secret of A', 'noted']);
+    expect((await histories.open(key('page-b'))).transcript().map((m) => m.text)).toEqual(['question of B', 'fine']);
+    expect(await store.load(key('page-a'))).toBeUndefined();
   });
 
-  it('forgets the least recently used conversation past maxConversations', async () => {
-    const store = new HistoryStore({ ...options, maxConversations: 2 });
-    const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
-    store.get('page-aaaa').addTurn(ask('A'), 'a');
-    await tick();
-    store.get('page-bbbb').addTurn(ask('B'), 'b');
-    await tick();
-    store.get('page-aaaa'); // A is used again: B is now the least recently used
-    await tick();
-    store.get('page-cccc').addTurn(ask('C'), 'c');
-
-    expect(store.get('page-aaaa').transcript().map((m) => m.text)).toEqual(['A', 'a']);
-    await tick();
-    expect(store.get('page-cccc').transcript().map((m) => m.text)).toEqual(['C', 'c']);
-    await tick();
-    // B was evicted: asking for it again starts an empty conversation (and evicts A, now oldest).
-    expect(store.get('page-bbbb').transcript()).toEqual([]);
+  it('keeps the stored record under its byte bound: images go first, then the oldest turns', async () => {
+    const store = memory();
+    const histories = new HistoryStore(store, { ...options, maxRecordBytes: 900 });
+    const history = await histories.open(key('page-big'));
+    for (let i = 0; i < 20; i++) history.addTurn(ask(`question number ${i} ${'x'.repeat(40)}`, 'blue'), `answer ${i}`);
+    await saved();
+    const restored = (await histories.open(key('page-big'))).transcript();
+    expect(restored.length).toBeGreaterThan(2);
+    expect(restored.length).toBeLessThan(40);
+    expect(restored.at(-1)!.text).toBe('answer 19');
+    expect(restored[0]!.role).toBe('user');
   });
 
-  it('keeps every conversation while under the limit', () => {
-    const store = new HistoryStore({ ...options, maxConversations: 50 });
-    for (let i = 0; i < 50; i++) store.get(`page-${i}`).addTurn(ask(`q${i}`), `a${i}`);
-    for (let i = 0; i < 50; i++) expect(store.get(`page-${i}`).transcript()[0]!.text).toBe(`q${i}`);
+  it('reports a failed save and keeps the conversation in memory', async () => {
+    const errors: unknown[] = [];
+    const failing = { kind: 'redis' as const, load: async () => undefined, save: async () => { throw new Error('store down'); }, close: async () => {} };
+    const history = await new HistoryStore(failing, options, (err) => errors.push(err)).open(key('page-d'));
+    history.addTurn(ask('still here?'), 'yes');
+    await saved();
+    expect(String(errors[0])).toContain('store down');
+    expect(history.transcript().length).toBe(2);
   });
 });
 
@@ -196,15 +206,25 @@ describe('history limits', () => {
     expect(history.transcript().map((m) => m.text)).toEqual(['question 8', 'answer 8', 'question 9', 'answer 9']);
   });
 
-  it('forgets a conversation nobody used for idleMs', () => {
-    let now = 0;
-    const store = new HistoryStore({ budgetChars: 100_000, keepImages: 2, idleMs: 60_000, now: () => now });
-    store.get('page-old').addTurn(ask('old'), 'old answer');
-    now = 30_000;
-    store.get('page-new').addTurn(ask('new'), 'new answer');
-    now = 61_000;
-    expect(store.get('page-new').length).toBe(2);
-    expect(store.size).toBe(1); // page-old expired
-    expect(store.get('page-old').length).toBe(0);
+  it('forgets a conversation nobody used for HISTORY_IDLE_MINUTES (the store expiry)', async () => {
+    const clock = { now: 0 };
+    const store = new MemoryConversationStore({ ttlSeconds: 60, maxBytes: 64 * 1024, maxCount: 100 }, () => clock.now);
+    const histories = new HistoryStore(store, { budgetChars: 100_000, keepImages: 2, maxRecordBytes: 64 * 1024 });
+    const pageOld = `page-old-`.padEnd(43, 'Zq3x');
+    const pageNew = `page-new-`.padEnd(43, 'Zq3x');
+    (await histories.open(pageOld)).addTurn(ask('old'), 'old answer');
+    clock.now = 30_000;
+    (await histories.open(pageNew)).addTurn(ask('new'), 'new answer');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    clock.now = 61_000;
+    expect((await histories.open(pageNew)).length).toBe(2);
+    expect((await histories.open(pageOld)).length).toBe(0); // expired
+  });
+
+  it('drops old JPEGs and extra messages from a restored conversation too', () => {
+    const restored = COLOURS.flatMap((colour, i) => [ask(`q ${i}`, colour), { role: 'assistant' as const, text: `a ${i}` }]);
+    const history = new ConversationHistory({ budgetChars: 1_000_000, keepImages: 2, maxMessages: 4 }, restored);
+    expect(history.length).toBe(4);
+    expect(history.imageCount).toBe(2);
   });
 });
