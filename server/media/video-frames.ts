@@ -2,9 +2,9 @@ import { RtpHeader, RtpPacket } from 'werift';
 import { DepacketizeCallback, type DepacketizerCodec } from 'werift/nonstandard';
 import { RtpReorderBuffer } from './rtp-reorder-buffer.js';
 
-export type VideoCodec = 'VP8' | 'H264';
+export type VideoCodec = 'VP8' | 'H264' | 'VP9';
 
-/** One whole encoded picture: a VP8 frame, or an H.264 access unit in Annex-B form. */
+/** One whole encoded picture: a VP8 or VP9 frame, or an H.264 access unit in Annex-B form. */
 export interface EncodedFrame {
   data: Buffer;
   isKeyframe: boolean;
@@ -19,7 +19,7 @@ export interface VideoFrameBufferOptions {
   onNeedKeyframe?: () => void;
 }
 
-const DEPACKETIZER_CODEC: Record<VideoCodec, DepacketizerCodec> = { VP8: 'VP8', H264: 'MPEG4/ISO/AVC' };
+const DEPACKETIZER_CODEC: Record<VideoCodec, DepacketizerCodec> = { VP8: 'VP8', H264: 'MPEG4/ISO/AVC', VP9: 'VP9' };
 const VIDEO_CLOCK_RATE = 90_000;
 const REORDER_LATENCY_MS = 100;
 const MIN_KEYFRAME_REQUEST_INTERVAL_MS = 500;
@@ -28,7 +28,9 @@ const H264_NAL_IDR = 5;
 /**
  * Keeps the frames a decoder needs to show the newest picture: the last keyframe and every frame
  * after it. RTP is put back in order, then werift's depacketizer rebuilds frames (a frame ends at
- * the RTP marker bit for both VP8 and H.264).
+ * the RTP marker bit for VP8, VP9 and H.264). For VP9 the marker ends the whole picture (RFC 9628
+ * §4.1), so a picture's spatial layers would stay together, but their frames would be joined
+ * without a superframe index; browsers send one layer unless SVC is asked for, which the page never does.
  */
 export class VideoFrameBuffer {
   readonly codec: VideoCodec;
