@@ -17,6 +17,8 @@ export interface VideoFrameBufferOptions {
   maxFramesSinceKeyframe?: number;
   /** Ask the sender for a keyframe (RTCP PLI). Called at most twice a second. */
   onNeedKeyframe?: () => void;
+  /** Each keyframe as it is completed. */
+  onKeyframe?: (frame: EncodedFrame) => void;
 }
 
 const DEPACKETIZER_CODEC: Record<VideoCodec, DepacketizerCodec> = { VP8: 'VP8', H264: 'MPEG4/ISO/AVC', VP9: 'VP9' };
@@ -36,6 +38,10 @@ export class VideoFrameBuffer {
   readonly codec: VideoCodec;
   readonly #maxFramesSinceKeyframe: number;
   readonly #onNeedKeyframe?: () => void;
+  readonly #onKeyframe?: (frame: EncodedFrame) => void;
+  #lengthRequestsPaused = false;
+  /** The chain reached its bound while length requests were paused: it stops growing until a keyframe. */
+  #chainFull = false;
   #reorderBuffer!: RtpReorderBuffer;
   #depacketizer!: DepacketizeCallback;
   #frames: EncodedFrame[] = [];
@@ -50,7 +56,17 @@ export class VideoFrameBuffer {
     this.codec = options.codec;
     this.#maxFramesSinceKeyframe = options.maxFramesSinceKeyframe ?? 300;
     this.#onNeedKeyframe = options.onNeedKeyframe;
+    this.#onKeyframe = options.onKeyframe;
     this.#buildPipeline();
+  }
+
+  /**
+   * While true (Space held: the turn's still is its talk-start keyframe), a long chain asks for no
+   * keyframe: past twice the limit it stops growing instead, and asks once this is false again.
+   * Loss still asks at once.
+   */
+  set lengthRequestsPaused(paused: boolean) {
+    this.#lengthRequestsPaused = paused;
   }
 
   /** Date.now() when the newest frame was completed. */
@@ -76,6 +92,7 @@ export class VideoFrameBuffer {
     this.#depacketizer.destroy();
     this.#frames = [];
     this.#chainBroken = false;
+    this.#chainFull = false;
     this.#latestFrameAt = undefined;
     this.#buildPipeline();
   }
@@ -135,21 +152,31 @@ export class VideoFrameBuffer {
     if (isKeyframe) {
       this.#frames = [];
       this.#chainBroken = false;
+      this.#chainFull = false;
     } else if (this.#chainBroken) {
       this.#requestKeyframe(); // decoding this against a chain with a hole would give garbage
+      return;
+    } else if (this.#chainFull) {
+      if (!this.#lengthRequestsPaused) this.#requestKeyframe();
       return;
     } else if (this.#frames.length === 0) {
       this.#requestKeyframe(); // a delta frame is useless without its keyframe
       return;
     } else if (this.#frames.length >= this.#maxFramesSinceKeyframe * 2) {
+      if (this.#lengthRequestsPaused) {
+        this.#chainFull = true; // keep the chain as it is (its newest frame still decodes)
+        return;
+      }
       // The sender ignored our requests: drop the chain rather than grow without bound.
       this.#frames = [];
       this.#requestKeyframe();
       return;
     }
-    this.#frames.push({ data, isKeyframe, rtpTimestamp });
+    const frame = { data, isKeyframe, rtpTimestamp };
+    this.#frames.push(frame);
     this.#latestFrameAt = Date.now();
-    if (this.#frames.length > this.#maxFramesSinceKeyframe) this.#requestKeyframe();
+    if (isKeyframe) this.#onKeyframe?.(frame);
+    if (this.#frames.length > this.#maxFramesSinceKeyframe && !this.#lengthRequestsPaused) this.#requestKeyframe();
   }
 
   #requestKeyframe(): void {

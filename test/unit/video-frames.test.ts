@@ -181,6 +181,28 @@ describe('VideoFrameBuffer (VP8)', () => {
     expect(buffer.hasKeyframe).toBe(false); // dropped the chain; delta frames alone are useless
   });
 
+  it('while length requests are paused (Space held) a long chain asks nothing and stops growing; resuming asks; each keyframe is reported', () => {
+    let requests = 0;
+    const keyframes: number[] = [];
+    const buffer = new VideoFrameBuffer({
+      codec: 'VP8', maxFramesSinceKeyframe: 10, onNeedKeyframe: () => requests++, onKeyframe: (frame) => keyframes.push(frame.rtpTimestamp),
+    });
+    buffer.lengthRequestsPaused = true;
+    const packets = packetizeVp8(frames);
+    for (const packet of packets) buffer.pushRtp(packet);
+    expect(frames.length).toBeGreaterThan(25);
+    expect(requests).toBe(0);
+    expect(keyframes).toEqual([0]);
+    const kept = buffer.framesSinceKeyframe();
+    expect(kept).toHaveLength(20); // stopped at twice the limit, chain kept whole
+    expect(Buffer.compare(kept.at(-1)!.data, frames[19])).toBe(0);
+
+    buffer.lengthRequestsPaused = false;
+    const more = packetizeVp8(frames.slice(1, 3), 1000 + packets.length);
+    for (const packet of more) buffer.pushRtp(packet);
+    expect(requests).toBe(1);
+  });
+
   it('drops delta frames that arrive before any keyframe and asks for one', () => {
     let requests = 0;
     const buffer = new VideoFrameBuffer({ codec: 'VP8', onNeedKeyframe: () => requests++ });
