@@ -1,7 +1,8 @@
 /**
  * VP9 end to end: Chromium (its own fake 640×480 camera) offers only VP9 for video, the server
  * answers VP9, and the still the offline vision model gets is a real 640×480 picture decoded
- * from the VP9 stream by the same ffmpeg path as VP8.
+ * from the VP9 stream by the same ffmpeg path as VP8. On the same call: holding Space makes the
+ * server send the one talk-start PLI (Chromium's own outbound-rtp pliCount), not one a second.
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -65,4 +66,25 @@ describe('VP9 from Chromium', () => {
     console.log(`VP9 still, as the offline model described it: ${reply}`);
     expect(reply).toContain('640 by 480');
   }, 90_000);
+
+  it('while Space is held 6 s the server asks for one keyframe (the talk-start PLI), not one a second', async () => {
+    await waitForState(page, 'ready', 30_000);
+    const pliCount = async () =>
+      (await page.evaluate(`(async () => { let n = 0; (await ${PAGE_PC}.getStats()).forEach((s) => { if (s.type === 'outbound-rtp' && s.kind === 'video') n += s.pliCount ?? 0; }); return n; })()`)) as number;
+    const before = await pliCount();
+    const started = Date.now();
+    const seen: string[] = [];
+    let during = 0;
+    await page.keyboard.down('Space');
+    while (Date.now() - started < 6000) {
+      during = (await pliCount()) - before;
+      seen.push(`${Date.now() - started}:${during}`);
+      await page.waitForTimeout(250);
+    }
+    await page.keyboard.up('Space');
+    // (After release a chain past VIDEO_MAX_FRAMES asks for a fresh keyframe: not counted here.)
+    console.log(`PLIs Chromium received while Space was held 6 s: ${during} (ms:count ${seen.join(' ')})`);
+    expect(during).toBeGreaterThanOrEqual(1);
+    expect(during).toBeLessThanOrEqual(2); // one more only if a packet was lost on a loaded machine
+  }, 60_000);
 });
