@@ -10,7 +10,7 @@ import { MicRecorder } from './media/mic-recorder.js';
 import { RtpPreRoll } from './media/rtp-pre-roll.js';
 import { ModeController, type ConversationMode } from './conversation/mode-controller.js';
 import { BargeInStopwatch } from './conversation/barge-in-stopwatch.js';
-import { VideoFrameBuffer } from './media/video-frames.js';
+import { VideoFrameBuffer, type EncodedFrame, type VideoCodec } from './media/video-frames.js';
 import { snapshotJpeg } from './media/frame-snapshot.js';
 import { PacedOpusSender } from './media/rtp-sender.js';
 import type { Emit, TurnState, VideoSource } from './protocol.js';
@@ -19,9 +19,16 @@ import { SpeechPlayback } from './speech-playback.js';
 import { TurnTimeline } from './timeline.js';
 import { Turn, type TurnInput } from './turn.js';
 
-const KEYFRAME_INTERVAL_WHILE_LISTENING_MS = 1000;
+/** While Space is held the engine's connections are kept warm (idle ones close after 3–4 s). */
+const PREWARM_INTERVAL_WHILE_LISTENING_MS = 1000;
 /** Mic RTP kept undecoded: the pre-roll plus the longest speech a start decision waits for. */
 const PRE_ROLL_KEEP_MS = 2500;
+
+/** The first keyframe after a talk start, and its codec; empty until it arrives. */
+interface TalkKeyframe {
+  frame?: EncodedFrame;
+  codec?: VideoCodec;
+}
 
 export interface SessionDeps {
   engine: AssistantEngine;
@@ -55,8 +62,13 @@ export class Session {
   private turnCount = 0;
   private closed = false;
   private spokenError?: AbortController;
-  /** While listening, a keyframe a second keeps the chain the snapshot must decode short. */
-  private keyframeTimer?: NodeJS.Timeout;
+  private prewarmTimer?: NodeJS.Timeout;
+  /**
+   * The listening turn's still: the first keyframe after its talk-start keyframe request (PLI).
+   * Filled when that keyframe arrives, possibly just after release; a voice turn's snapshot is
+   * decoded from it alone.
+   */
+  private talkKeyframe?: TalkKeyframe;
   private holdTimer?: NodeJS.Timeout;
 
   constructor(private readonly deps: SessionDeps) {
@@ -155,13 +167,10 @@ export class Session {
   private beginListening(preRollMs: number): void {
     if (this.closed || this.state === 'listening') return;
     this.cancel(); // barge-in: talking over the assistant (or a spoken error) stops it
-    this.peer.requestKeyframe();
-    clearInterval(this.keyframeTimer);
-    this.deps.engine.prewarm?.(); // and each second while held: idle connections close after 3–4 s
-    this.keyframeTimer = setInterval(() => {
-      this.peer.requestKeyframe();
-      this.deps.engine.prewarm?.();
-    }, KEYFRAME_INTERVAL_WHILE_LISTENING_MS);
+    this.armTalkKeyframe();
+    clearInterval(this.prewarmTimer);
+    this.deps.engine.prewarm?.();
+    this.prewarmTimer = setInterval(() => this.deps.engine.prewarm?.(), PREWARM_INTERVAL_WHILE_LISTENING_MS);
     // The recorder cuts at the limit in media time; this catches a hold whose audio stopped coming.
     clearTimeout(this.holdTimer);
     this.holdTimer = setTimeout(() => this.cutLongHold(), this.deps.settings.MAX_HOLD_SECONDS * 1000 + 1000);
@@ -174,10 +183,21 @@ export class Session {
     this.setState('listening');
   }
 
-  private stopListening() {
-    clearInterval(this.keyframeTimer);
+  /** Asks for the keyframe the turn's still is made from; no more are asked for while held. */
+  private armTalkKeyframe(): void {
+    this.talkKeyframe = {};
+    if (this.video) this.video.lengthRequestsPaused = true;
+    this.peer.requestKeyframe();
+  }
+
+  /** The talk keyframe of the turn that is ending (it may still be on its way). */
+  private stopListening(): TalkKeyframe | undefined {
+    clearInterval(this.prewarmTimer);
     clearTimeout(this.holdTimer);
-    return this.mic.stop();
+    const talkKeyframe = this.talkKeyframe;
+    this.talkKeyframe = undefined;
+    if (this.video) this.video.lengthRequestsPaused = false;
+    return talkKeyframe;
   }
 
   private cutLongHold(): void {
@@ -193,10 +213,11 @@ export class Session {
 
   private endListening(timeline: TurnTimeline): void {
     if (this.closed || this.state !== 'listening') return;
-    const segment = this.stopListening();
+    const talkKeyframe = this.stopListening();
+    const segment = this.mic.stop();
     const live = this.live?.stop();
     this.setState('thinking');
-    void this.runTurn({ kind: 'voice', segment, ...(live ? { live } : {}) }, timeline);
+    void this.runTurn({ kind: 'voice', segment, ...(live ? { live } : {}) }, timeline, talkKeyframe);
   }
 
   askText(text: string): void {
@@ -204,6 +225,7 @@ export class Session {
     this.cancel();
     if (this.state === 'listening') {
       this.stopListening();
+      this.mic.stop();
       this.live?.drop();
     }
     void this.runTurn({ kind: 'text', text }, new TurnTimeline());
@@ -219,14 +241,15 @@ export class Session {
   setSource(kind: VideoSource): void {
     this.source = kind;
     this.video?.reset();
-    this.peer.requestKeyframe();
+    if (this.state === 'listening') this.armTalkKeyframe(); // the still shows the new source
+    else this.peer.requestKeyframe();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.turn?.cancel();
-    clearInterval(this.keyframeTimer);
+    clearInterval(this.prewarmTimer);
     clearTimeout(this.holdTimer);
     this.spokenError?.abort();
     this.live?.close();
@@ -235,7 +258,8 @@ export class Session {
     await this.peer.close();
   }
 
-  private async runTurn(input: TurnInput, timeline: TurnTimeline): Promise<void> {
+  /** A typed question's still is the newest frame; a voice turn's, its talk keyframe when one came. */
+  private async runTurn(input: TurnInput, timeline: TurnTimeline, talkKeyframe?: TalkKeyframe): Promise<void> {
     const { deps } = this;
     const history = this.history;
     if (!history) {
@@ -250,7 +274,7 @@ export class Session {
         emit: deps.emit,
         minSpeechMs: deps.settings.MIN_SPEECH_MS,
         speechLookahead: 2,
-        takeSnapshot: (signal) => this.takeSnapshot(signal),
+        takeSnapshot: (signal) => this.takeSnapshot(signal, talkKeyframe),
         play: (packet) => this.sender.enqueue(packet),
         whenPlayed: () => this.sender.whenDrained(),
         flushPlayback: () => this.sender.flush(),
@@ -324,16 +348,23 @@ export class Session {
         // Bounds what a typed question's snapshot decodes, and the memory kept (VIDEO_MAX_FRAMES).
         maxFramesSinceKeyframe: this.deps.settings.VIDEO_MAX_FRAMES,
         onNeedKeyframe: () => this.peer.requestKeyframe(),
+        onKeyframe: (frame) => {
+          if (this.talkKeyframe && !this.talkKeyframe.frame) Object.assign(this.talkKeyframe, { frame, codec });
+        },
       });
+      this.video.lengthRequestsPaused = this.state === 'listening';
     }
     this.video.pushRtp(rtp);
   }
 
-  private async takeSnapshot(signal: AbortSignal): Promise<FrameImage | undefined> {
+  private async takeSnapshot(signal: AbortSignal, talkKeyframe?: TalkKeyframe): Promise<FrameImage | undefined> {
     const video = this.video;
-    if (!video?.hasKeyframe) return undefined;
+    const chain = talkKeyframe?.frame && talkKeyframe.codec
+      ? { frames: [talkKeyframe.frame], codec: talkKeyframe.codec }
+      : video?.hasKeyframe ? { frames: video.framesSinceKeyframe(), codec: video.codec } : undefined;
+    if (!chain) return undefined;
     const { settings } = this.deps;
-    const still = await snapshotJpeg(video.framesSinceKeyframe(), video.codec, {
+    const still = await snapshotJpeg(chain.frames, chain.codec, {
       maxSide: this.source === 'screen' ? settings.SCREEN_JPEG_MAX_SIDE : settings.JPEG_MAX_SIDE,
       quality: settings.JPEG_QUALITY,
       maxPixels: settings.SNAPSHOT_MAX_PIXELS,

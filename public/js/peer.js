@@ -65,7 +65,7 @@ export function createPeer(media, iceServers = []) {
   const video = media.videoTrack
     ? pc.addTransceiver(media.videoTrack, { direction: 'sendonly', streams })
     : pc.addTransceiver('video', { direction: 'sendonly', streams });
-  preferCodecs(video, 'video', ['video/VP8', 'video/H264']);
+  preferCodecs(video, 'video', ['video/VP8', 'video/H264', 'video/VP9']);
   return { pc, videoSender: video.sender, audioSender: audio.sender };
 }
 

@@ -45,7 +45,7 @@ export async function snapshotJpeg(
   const chain = frames.slice(keyframeIndex);
 
   const decodeStart = performance.now();
-  const input = codec === 'VP8' ? toIvf(chain) : Buffer.concat(chain.map((frame) => frame.data));
+  const input = codec === 'H264' ? Buffer.concat(chain.map((frame) => frame.data)) : toIvf(chain, codec);
   // Selecting by index skips the colour conversion and piping of every earlier picture. Should the
   // decoder output a different count (a damaged frame), fall back to keeping the last one emitted.
   // The fallback emits only the last few pictures, never every frame of the chain.
@@ -67,17 +67,18 @@ export async function snapshotJpeg(
 }
 
 /**
- * VP8 frames in an IVF container, the simplest one ffmpeg reads VP8 from on a pipe. Written by
- * hand because werift has no IVF writer and the format is a 32-byte file header plus a 12-byte
- * header per frame. Frame size comes from the keyframe's own header (RFC 6386 §9.1).
+ * VP8 or VP9 frames in an IVF container, the simplest one ffmpeg reads them from on a pipe.
+ * Written by hand because werift has no IVF writer and the format is a 32-byte file header plus a
+ * 12-byte header per frame. A VP8 frame size comes from the keyframe's own header (RFC 6386
+ * §9.1); for VP9 the header's size is left 0, as ffmpeg reads it from the bitstream.
  */
-export function toIvf(frames: readonly EncodedFrame[]): Buffer {
-  const { width, height } = vp8KeyframeSize(frames[0].data);
+export function toIvf(frames: readonly EncodedFrame[], codec: 'VP8' | 'VP9' = 'VP8'): Buffer {
+  const { width, height } = codec === 'VP8' ? vp8KeyframeSize(frames[0].data) : { width: 0, height: 0 };
   const header = Buffer.alloc(32);
   header.write('DKIF', 0, 'ascii');
   header.writeUInt16LE(0, 4); // version
   header.writeUInt16LE(32, 6); // header size
-  header.write('VP80', 8, 'ascii');
+  header.write(codec === 'VP8' ? 'VP80' : 'VP90', 8, 'ascii');
   header.writeUInt16LE(width, 12);
   header.writeUInt16LE(height, 14);
   header.writeUInt32LE(30, 16); // time base: 1/30 s per frame index; only the order matters here
@@ -118,7 +119,7 @@ function decodeToPpm(
     '-hide_banner', '-loglevel', 'error',
     // A remote peer chooses the picture size: refuse absurd ones before any is allocated.
     '-max_pixels', String(maxPixels),
-    '-f', codec === 'VP8' ? 'ivf' : 'h264',
+    '-f', codec === 'H264' ? 'h264' : 'ivf',
     '-i', 'pipe:0',
     '-vf', `select=gte(n\\,${select.from})`, '-frames:v', String(select.count),
     '-an', '-f', 'image2pipe', '-c:v', 'ppm', 'pipe:1',

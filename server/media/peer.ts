@@ -21,7 +21,7 @@ import { installWeriftPatches, weriftPatchProblem } from './werift-patches.js';
 installWeriftPatches();
 import { deferMdnsCandidates } from './mdns-candidates.js';
 
-export type VideoCodecName = 'VP8' | 'H264';
+export type VideoCodecName = 'VP8' | 'H264' | 'VP9';
 export type PeerState = 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
 
 export interface MediaPeerEvents {
@@ -54,6 +54,9 @@ function peerCodecs() {
         rtcpFeedback: videoFeedback(),
         parameters: 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f',
       }),
+      // Profile 0 (8-bit 4:2:0), what Chrome and Firefox send by default; listed last so VP8 stays
+      // the preferred codec when the browser offers both.
+      new RTCRtpCodecParameters({ mimeType: 'video/VP9', clockRate: 90000, payloadType: 98, rtcpFeedback: videoFeedback(), parameters: 'profile-id=0' }),
     ],
   };
 }
@@ -185,10 +188,20 @@ export class MediaPeer {
       transceiver.onTrack.subscribe((track) => {
         track.onReceiveRtp.subscribe((rtp) => {
           this.videoSsrc = rtp.header.ssrc;
-          const codec = track.codec?.mimeType.toLowerCase() === 'video/h264' ? 'H264' : 'VP8';
-          this.events.onVideoRtp(rtp, codec);
+          this.events.onVideoRtp(rtp, videoCodecName(track.codec?.mimeType));
         });
       });
     }
+  }
+}
+
+function videoCodecName(mimeType: string | undefined): VideoCodecName {
+  switch (mimeType?.toLowerCase()) {
+    case 'video/h264':
+      return 'H264';
+    case 'video/vp9':
+      return 'VP9';
+    default:
+      return 'VP8';
   }
 }

@@ -2,9 +2,9 @@ import { RtpHeader, RtpPacket } from 'werift';
 import { DepacketizeCallback, type DepacketizerCodec } from 'werift/nonstandard';
 import { RtpReorderBuffer } from './rtp-reorder-buffer.js';
 
-export type VideoCodec = 'VP8' | 'H264';
+export type VideoCodec = 'VP8' | 'H264' | 'VP9';
 
-/** One whole encoded picture: a VP8 frame, or an H.264 access unit in Annex-B form. */
+/** One whole encoded picture: a VP8 or VP9 frame, or an H.264 access unit in Annex-B form. */
 export interface EncodedFrame {
   data: Buffer;
   isKeyframe: boolean;
@@ -17,9 +17,11 @@ export interface VideoFrameBufferOptions {
   maxFramesSinceKeyframe?: number;
   /** Ask the sender for a keyframe (RTCP PLI). Called at most twice a second. */
   onNeedKeyframe?: () => void;
+  /** Each keyframe as it is completed. */
+  onKeyframe?: (frame: EncodedFrame) => void;
 }
 
-const DEPACKETIZER_CODEC: Record<VideoCodec, DepacketizerCodec> = { VP8: 'VP8', H264: 'MPEG4/ISO/AVC' };
+const DEPACKETIZER_CODEC: Record<VideoCodec, DepacketizerCodec> = { VP8: 'VP8', H264: 'MPEG4/ISO/AVC', VP9: 'VP9' };
 const VIDEO_CLOCK_RATE = 90_000;
 const REORDER_LATENCY_MS = 100;
 const MIN_KEYFRAME_REQUEST_INTERVAL_MS = 500;
@@ -28,12 +30,18 @@ const H264_NAL_IDR = 5;
 /**
  * Keeps the frames a decoder needs to show the newest picture: the last keyframe and every frame
  * after it. RTP is put back in order, then werift's depacketizer rebuilds frames (a frame ends at
- * the RTP marker bit for both VP8 and H.264).
+ * the RTP marker bit for VP8, VP9 and H.264). For VP9 the marker ends the whole picture (RFC 9628
+ * §4.1), so a picture's spatial layers would stay together, but their frames would be joined
+ * without a superframe index; browsers send one layer unless SVC is asked for, which the page never does.
  */
 export class VideoFrameBuffer {
   readonly codec: VideoCodec;
   readonly #maxFramesSinceKeyframe: number;
   readonly #onNeedKeyframe?: () => void;
+  readonly #onKeyframe?: (frame: EncodedFrame) => void;
+  #lengthRequestsPaused = false;
+  /** The chain reached its bound while length requests were paused: it stops growing until a keyframe. */
+  #chainFull = false;
   #reorderBuffer!: RtpReorderBuffer;
   #depacketizer!: DepacketizeCallback;
   #frames: EncodedFrame[] = [];
@@ -48,7 +56,17 @@ export class VideoFrameBuffer {
     this.codec = options.codec;
     this.#maxFramesSinceKeyframe = options.maxFramesSinceKeyframe ?? 300;
     this.#onNeedKeyframe = options.onNeedKeyframe;
+    this.#onKeyframe = options.onKeyframe;
     this.#buildPipeline();
+  }
+
+  /**
+   * While true (Space held: the turn's still is its talk-start keyframe), a long chain asks for no
+   * keyframe: past twice the limit it stops growing instead, and asks once this is false again.
+   * Loss still asks at once.
+   */
+  set lengthRequestsPaused(paused: boolean) {
+    this.#lengthRequestsPaused = paused;
   }
 
   /** Date.now() when the newest frame was completed. */
@@ -74,6 +92,7 @@ export class VideoFrameBuffer {
     this.#depacketizer.destroy();
     this.#frames = [];
     this.#chainBroken = false;
+    this.#chainFull = false;
     this.#latestFrameAt = undefined;
     this.#buildPipeline();
   }
@@ -133,21 +152,31 @@ export class VideoFrameBuffer {
     if (isKeyframe) {
       this.#frames = [];
       this.#chainBroken = false;
+      this.#chainFull = false;
     } else if (this.#chainBroken) {
       this.#requestKeyframe(); // decoding this against a chain with a hole would give garbage
+      return;
+    } else if (this.#chainFull) {
+      if (!this.#lengthRequestsPaused) this.#requestKeyframe();
       return;
     } else if (this.#frames.length === 0) {
       this.#requestKeyframe(); // a delta frame is useless without its keyframe
       return;
     } else if (this.#frames.length >= this.#maxFramesSinceKeyframe * 2) {
+      if (this.#lengthRequestsPaused) {
+        this.#chainFull = true; // keep the chain as it is (its newest frame still decodes)
+        return;
+      }
       // The sender ignored our requests: drop the chain rather than grow without bound.
       this.#frames = [];
       this.#requestKeyframe();
       return;
     }
-    this.#frames.push({ data, isKeyframe, rtpTimestamp });
+    const frame = { data, isKeyframe, rtpTimestamp };
+    this.#frames.push(frame);
     this.#latestFrameAt = Date.now();
-    if (this.#frames.length > this.#maxFramesSinceKeyframe) this.#requestKeyframe();
+    if (isKeyframe) this.#onKeyframe?.(frame);
+    if (this.#frames.length > this.#maxFramesSinceKeyframe && !this.#lengthRequestsPaused) this.#requestKeyframe();
   }
 
   #requestKeyframe(): void {

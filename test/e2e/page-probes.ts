@@ -38,10 +38,14 @@ export async function pageExposesPc(page: Page): Promise<boolean> {
   return page.evaluate('Boolean(window.__pc)') as Promise<boolean>;
 }
 
-/** A new page (own context: self-signed TLS accepted, page CSP bypassed for the recorder). */
-export async function openPage(browser: Browser, url: string): Promise<Page> {
+/**
+ * A new page (own context: self-signed TLS accepted, page CSP bypassed for the recorder).
+ * `initScripts` run before the page's own code, after the peer-connection tracker.
+ */
+export async function openPage(browser: Browser, url: string, initScripts: string[] = []): Promise<Page> {
   const context = await browser.newContext({ ignoreHTTPSErrors: true, bypassCSP: true });
   await context.addInitScript(PEER_CONNECTION_TRACKER);
+  for (const script of initScripts) await context.addInitScript(script);
   const page = await context.newPage();
   await page.goto(url);
   return page;

@@ -10,16 +10,20 @@ const MAX_PAYLOAD = 1200;
 const TICKS_PER_FRAME = 3600; // 25 fps on the 90 kHz clock
 
 /** Encoded frames straight from ffmpeg: VP8 frames from IVF, or H.264 NAL units grouped per picture. */
-function encode(codec: 'VP8' | 'H264', lavfi: string, seconds: number, gop = 1000): Buffer[] {
+function encode(codec: 'VP8' | 'VP9' | 'H264', lavfi: string, seconds: number, gop = 1000): Buffer[] {
   const codecArgs =
     codec === 'VP8'
       ? ['-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-b:v', '1M', '-g', String(gop), '-f', 'ivf']
+      : codec === 'VP9'
+      // Realtime, no alt-ref frames: one shown frame per IVF frame, as a browser's encoder sends.
+      ? ['-c:v', 'libvpx-vp9', '-deadline', 'realtime', '-cpu-used', '8', '-lag-in-frames', '0', '-auto-alt-ref', '0',
+         '-b:v', '1M', '-g', String(gop), '-f', 'ivf']
       : ['-c:v', 'libx264', '-preset', 'ultrafast', '-profile:v', 'baseline', '-bf', '0', '-g', String(gop),
          '-bsf:v', 'h264_mp4toannexb', '-f', 'h264'];
   const stream = execFileSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', lavfi, '-t', String(seconds), ...codecArgs, '-'], {
     maxBuffer: 256 * 1024 * 1024,
   });
-  return codec === 'VP8' ? readIvfFrames(stream) : h264AccessUnits(stream);
+  return codec === 'H264' ? h264AccessUnits(stream) : readIvfFrames(stream);
 }
 
 /** NAL units without start codes. */
@@ -62,6 +66,26 @@ function packetizeVp8(frames: Buffer[], firstSequence = 1000): RtpPacket[] {
       const descriptor = Buffer.from([0x80 | (offset === 0 ? 0x10 : 0), 0x80, 0x80 | (pictureId >> 8), pictureId & 0xff]);
       const last = offset + MAX_PAYLOAD >= frame.length;
       const payload = Buffer.concat([descriptor, frame.subarray(offset, offset + MAX_PAYLOAD)]);
+      packets.push(rtpPacket(firstSequence + packets.length, index * TICKS_PER_FRAME, last, payload));
+    }
+  });
+  return packets;
+}
+
+/**
+ * RFC 9628 flexible mode as Chrome sends non-SVC VP9: I=1 with a 15-bit picture ID, F=1, P=1 with
+ * one P_DIFF of 1 on inter frames, B on a picture's first packet, E and the RTP marker on its last.
+ */
+function packetizeVp9(frames: Buffer[], maxPayload = MAX_PAYLOAD, firstSequence = 3000): RtpPacket[] {
+  const packets: RtpPacket[] = [];
+  frames.forEach((frame, index) => {
+    const interPicture = index > 0;
+    for (let offset = 0; offset < frame.length; offset += maxPayload) {
+      const pictureId = index & 0x7fff;
+      const last = offset + maxPayload >= frame.length;
+      const flags = 0x80 | (interPicture ? 0x40 : 0) | 0x10 | (offset === 0 ? 0x08 : 0) | (last ? 0x04 : 0);
+      const descriptor = Buffer.from([flags, 0x80 | (pictureId >> 8), pictureId & 0xff, ...(interPicture ? [1 << 1] : [])]);
+      const payload = Buffer.concat([descriptor, frame.subarray(offset, offset + maxPayload)]);
       packets.push(rtpPacket(firstSequence + packets.length, index * TICKS_PER_FRAME, last, payload));
     }
   });
@@ -157,6 +181,28 @@ describe('VideoFrameBuffer (VP8)', () => {
     expect(buffer.hasKeyframe).toBe(false); // dropped the chain; delta frames alone are useless
   });
 
+  it('while length requests are paused (Space held) a long chain asks nothing and stops growing; resuming asks; each keyframe is reported', () => {
+    let requests = 0;
+    const keyframes: number[] = [];
+    const buffer = new VideoFrameBuffer({
+      codec: 'VP8', maxFramesSinceKeyframe: 10, onNeedKeyframe: () => requests++, onKeyframe: (frame) => keyframes.push(frame.rtpTimestamp),
+    });
+    buffer.lengthRequestsPaused = true;
+    const packets = packetizeVp8(frames);
+    for (const packet of packets) buffer.pushRtp(packet);
+    expect(frames.length).toBeGreaterThan(25);
+    expect(requests).toBe(0);
+    expect(keyframes).toEqual([0]);
+    const kept = buffer.framesSinceKeyframe();
+    expect(kept).toHaveLength(20); // stopped at twice the limit, chain kept whole
+    expect(Buffer.compare(kept.at(-1)!.data, frames[19])).toBe(0);
+
+    buffer.lengthRequestsPaused = false;
+    const more = packetizeVp8(frames.slice(1, 3), 1000 + packets.length);
+    for (const packet of more) buffer.pushRtp(packet);
+    expect(requests).toBe(1);
+  });
+
   it('drops delta frames that arrive before any keyframe and asks for one', () => {
     let requests = 0;
     const buffer = new VideoFrameBuffer({ codec: 'VP8', onNeedKeyframe: () => requests++ });
@@ -227,6 +273,30 @@ describe('VideoFrameBuffer (VP8)', () => {
     const { r, g, b } = await meanColour(still.jpeg);
     expect(r).toBeGreaterThan(200);
     expect(Math.max(g, b)).toBeLessThan(60);
+  });
+});
+
+describe('VideoFrameBuffer (VP9)', () => {
+  it('rebuilds flexible-mode VP9 pictures from reordered RTP and snapshotJpeg decodes the newest one', async () => {
+    const frames = encode('VP9', 'color=c=red:s=640x480:r=25:d=1[a];color=c=blue:s=640x480:r=25:d=1[b];[a][b]concat=n=2[out0]', 2);
+    expect(frames).toHaveLength(50);
+    // Small packets, so the (flat-colour, so small) keyframes span several.
+    const packets = packetizeVp9(frames, 40);
+    expect(packets.length).toBeGreaterThan(frames.length);
+    const buffer = new VideoFrameBuffer({ codec: 'VP9' });
+    for (const packet of reordered(packets)) buffer.pushRtp(packet);
+    const rebuilt = buffer.framesSinceKeyframe();
+    expect(rebuilt.map((frame) => frame.isKeyframe)).toEqual(frames.map((_, index) => index === 0));
+    expect(rebuilt.map((frame) => frame.data)).toEqual(frames);
+
+    const blue = await snapshotJpeg(rebuilt, 'VP9', { maxSide: 1024, quality: 80 });
+    expect([blue.width, blue.height]).toEqual([640, 480]);
+    const newest = await meanColour(blue.jpeg);
+    expect(newest.b).toBeGreaterThan(200);
+    expect(Math.max(newest.r, newest.g)).toBeLessThan(60);
+    const red = await meanColour((await snapshotJpeg(rebuilt.slice(0, 20), 'VP9', { maxSide: 1024, quality: 80 })).jpeg);
+    expect(red.r).toBeGreaterThan(200);
+    expect(Math.max(red.g, red.b)).toBeLessThan(60);
   });
 });
 
