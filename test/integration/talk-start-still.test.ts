@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSettings } from '../../server/config.js';
 import { HistoryStore } from '../../server/assistant/history.js';
+import { MemoryConversationStore } from '../../server/conversations/memory-store.js';
 import { createEngine } from '../../server/engines.js';
 import { createLogger } from '../../server/logger.js';
 import { ServerMetrics } from '../../server/metrics.js';
@@ -52,7 +53,7 @@ describe('the still of a spoken turn', () => {
       metrics: new ServerMetrics(),
       emit: (name, ...args) => events.push({ name, payload: args[0] as Record<string, unknown> }),
     });
-    session.attachHistory(new HistoryStore({ budgetChars: 10_000, keepImages: 2 }).get('talk-start-still'));
+    session.attachHistory(new HistoryStore(new MemoryConversationStore({ ttlSeconds: 60, maxBytes: 1e6, maxCount: 10 }), { budgetChars: 10_000, keepImages: 2, maxRecordBytes: 1e6 }).fresh());
     client = new ClientPeer();
     await client.accept(await session.answerOffer(await client.offer()));
     // Plays a clip, then loops its delta frames (a flat colour: they change nothing). A keyframe
