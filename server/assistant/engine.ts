@@ -68,8 +68,10 @@ export interface Speaker {
 
 /** The three stages the session drives, each from its own provider (see server/engines.ts). */
 export interface AssistantEngine {
-  /** The provider of every stage, or `mixed`. */
-  readonly name: ProviderName | 'mixed';
+  /** The provider of every stage, or `mixed`; `realtime` for the speech-to-speech engine. */
+  readonly name: ProviderName | 'mixed' | 'realtime';
+  /** Set for ASSISTANT_ENGINE=realtime: turns go to it instead of the three stages. */
+  readonly speechToSpeech?: SpeechToSpeech;
   readonly transcriber: Transcriber;
   readonly chatModel: ChatModel;
   readonly speaker: Speaker;
@@ -98,6 +100,60 @@ export interface LiveTurn {
   finish(signal: AbortSignal): Promise<string>;
   /** The turn is dropped (cancelled, no speech): nothing more is sent for it. */
   discard(): void;
+}
+
+/**
+ * A speech-to-speech model (OpenAI Realtime): it hears the user's voice, sees the frame and
+ * answers with its own voice. One conversation per browser call.
+ */
+export interface SpeechToSpeech {
+  /** Opens the call's conversation (its connection opens now, ahead of the first turn). */
+  openCall(): SpeechToSpeechCall;
+}
+
+/**
+ * One call's conversation. Push-to-talk: `appendAudio` while Space is held, `respond({ commit })`
+ * at release. Hands-free plugs in the same way: whatever decides the turn has ended (the
+ * project's VAD, or the server's turn detection once the session asks for it) calls
+ * `respond({ commit: true })`, and barge-in is `reply.cancel(playedMs)`.
+ */
+export interface SpeechToSpeechCall {
+  /** Mic audio at LIVE_SAMPLE_RATE (24 kHz PCM16), in order. */
+  appendAudio(pcm: Int16Array): void;
+  /** Drops audio appended but not committed (a new talk, an accidental press). */
+  clearAudio(): void;
+  respond(request: SpeechToSpeechRequest, handlers: SpeechToSpeechHandlers): SpeechToSpeechReply;
+  close(): void;
+}
+
+export interface SpeechToSpeechRequest {
+  /** Commit the appended audio as the user's turn (a spoken question). */
+  commit?: boolean;
+  /** A typed question. */
+  text?: string;
+  /** The newest frame; awaited after the commit is sent, before the response is asked for. */
+  image?: Promise<FrameImage | undefined>;
+}
+
+export interface SpeechToSpeechHandlers {
+  onCommitSent?(): void;
+  onResponseRequested?(): void;
+  /** What the user said, once the input transcription has it. */
+  onUserTranscript?(text: string): void;
+  /** Reply audio, 24 kHz mono PCM16, as it arrives. */
+  onAudio(pcm: Int16Array): void;
+  /** The reply's words, as they arrive. */
+  onTranscriptDelta(text: string): void;
+}
+
+export interface SpeechToSpeechReply {
+  /** Resolves when the reply is complete (or cancelled); rejects with an EngineError. Resolves `nothing_heard` for an empty commit. */
+  readonly done: Promise<'completed' | 'cancelled' | 'nothing_heard'>;
+  /**
+   * Stops the reply: `response.cancel` if it is still coming, and the model keeps only the first
+   * `playedMs` of its audio (what the user heard).
+   */
+  cancel(playedMs: number): void;
 }
 
 /** A failure the user should hear about in plain words (bad key, rate limit, engine missing…). */
