@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import type { RtpPacket } from 'werift';
-import { EngineError, type AssistantEngine, type FrameImage } from './assistant/engine.js';
+import { EngineError, LIVE_SAMPLE_RATE, type AssistantEngine, type FrameImage, type SpeechToSpeechCall } from './assistant/engine.js';
 import type { ConversationHistory } from './assistant/history.js';
 import type { Settings } from './config.js';
 import type { Logger } from './logger.js';
@@ -10,6 +10,7 @@ import { MicRecorder } from './media/mic-recorder.js';
 import { RtpPreRoll } from './media/rtp-pre-roll.js';
 import { ModeController, type ConversationMode } from './conversation/mode-controller.js';
 import { BargeInStopwatch } from './conversation/barge-in-stopwatch.js';
+import { MicPcmStream } from './media/mic-pcm-stream.js';
 import { VideoFrameBuffer } from './media/video-frames.js';
 import { snapshotJpeg } from './media/frame-snapshot.js';
 import { PacedOpusSender } from './media/rtp-sender.js';
@@ -18,6 +19,7 @@ import { LiveTranscript } from './live-transcript.js';
 import { SpeechPlayback } from './speech-playback.js';
 import { TurnTimeline } from './timeline.js';
 import { Turn, type TurnInput } from './turn.js';
+import { RealtimeTurn } from './realtime-turn.js';
 
 const KEYFRAME_INTERVAL_WHILE_LISTENING_MS = 1000;
 /** Mic RTP kept undecoded: the pre-roll plus the longest speech a start decision waits for. */
@@ -46,12 +48,15 @@ export class Session {
   private readonly bargeIn = new BargeInStopwatch();
   /** Streamed transcription while Space is held (STT_STREAMING), beside the recorder. */
   private readonly live?: LiveTranscript;
+  /** Speech-to-speech (ASSISTANT_ENGINE=realtime): the call's conversation, and the mic at 24 kHz into it while listening. */
+  private readonly call?: SpeechToSpeechCall;
+  private readonly callMic?: MicPcmStream;
   private video?: VideoFrameBuffer;
   private readonly sender: PacedOpusSender;
   private state: TurnState = 'ready';
   private source: VideoSource = 'camera';
   private history?: ConversationHistory;
-  private turn?: Turn;
+  private turn?: Turn | RealtimeTurn;
   private turnCount = 0;
   private closed = false;
   private spokenError?: AbortController;
@@ -68,6 +73,7 @@ export class Session {
         this.mic.pushRtp(rtp);
         this.live?.pushRtp(rtp);
         this.conversation.pushRtp(rtp);
+        this.callMic?.pushRtp(rtp);
       },
       onVideoRtp: (rtp, codec) => this.onVideoRtp(rtp, codec),
       onStateChange: (state) => {
@@ -101,7 +107,21 @@ export class Session {
       onVoice: (speaking) => deps.emit('vad', { speaking }),
       onError: (err) => deps.logger.warn({ err }, 'voice-activity detection failed; hands-free is off for this call'),
     });
-    const liveTranscriber = deps.engine.transcriber.openLive?.();
+    const speechToSpeech = deps.engine.speechToSpeech;
+    if (speechToSpeech) {
+      const shown = new Set<string>();
+      this.call = speechToSpeech.openCall(({ open, error }) => {
+        if (open || !error) return;
+        deps.logger.warn({ err: error, kind: error.kind }, 'realtime connection lost or refused; reopening with backoff');
+        // A refusal the user can act on is shown once, before they ask anything.
+        if (['auth', 'not_found', 'unavailable'].includes(error.kind) && !shown.has(error.userMessage)) {
+          shown.add(error.userMessage);
+          deps.emit('session:error', { kind: error.kind, message: error.userMessage });
+        }
+      });
+      this.callMic = new MicPcmStream({ sampleRate: LIVE_SAMPLE_RATE, onPcm: (pcm) => this.call?.appendAudio(pcm) });
+    }
+    const liveTranscriber = speechToSpeech ? undefined : deps.engine.transcriber.openLive?.();
     if (liveTranscriber) {
       this.live = new LiveTranscript({
         transcriber: liveTranscriber,
@@ -163,9 +183,14 @@ export class Session {
     this.holdTimer = setTimeout(() => this.cutLongHold(), this.deps.settings.MAX_HOLD_SECONDS * 1000 + 1000);
     this.mic.start();
     this.live?.start();
+    if (this.call) {
+      this.call.clearAudio();
+      this.callMic!.start();
+    }
     for (const rtp of this.preRoll.lastMs(preRollMs)) {
       this.mic.pushRtp(rtp);
       this.live?.pushRtp(rtp);
+      this.callMic?.pushRtp(rtp);
     }
     this.setState('listening');
   }
@@ -173,6 +198,7 @@ export class Session {
   private stopListening() {
     clearInterval(this.keyframeTimer);
     clearTimeout(this.holdTimer);
+    this.callMic?.stop();
     return this.mic.stop();
   }
 
@@ -227,6 +253,7 @@ export class Session {
     this.spokenError?.abort();
     this.live?.close();
     this.conversation.close();
+    this.call?.close();
     this.sender.stop();
     await this.peer.close();
   }
@@ -239,23 +266,29 @@ export class Session {
       this.setState('ready');
       return;
     }
-    const turn = new Turn(
-      {
-        engine: deps.engine,
-        history,
-        emit: deps.emit,
-        minSpeechMs: deps.settings.MIN_SPEECH_MS,
-        speechLookahead: 2,
-        takeSnapshot: (signal) => this.takeSnapshot(signal),
-        play: (packet) => this.sender.enqueue(packet),
-        whenPlayed: () => this.sender.whenDrained(),
-        flushPlayback: () => this.sender.flush(),
-        onThinking: () => this.setState('thinking'),
-        onLiveFallback: (err) => deps.logger.warn({ err }, 'streamed transcription failed; uploading the segment instead'),
-      },
-      timeline,
-      ++this.turnCount,
-    );
+    const turnNumber = ++this.turnCount;
+    const media = {
+      history,
+      emit: deps.emit,
+      minSpeechMs: deps.settings.MIN_SPEECH_MS,
+      takeSnapshot: (signal: AbortSignal) => this.takeSnapshot(signal),
+      play: (packet: Buffer) => this.sender.enqueue(packet),
+      whenPlayed: () => this.sender.whenDrained(),
+      flushPlayback: () => this.sender.flush(),
+      onThinking: () => this.setState('thinking'),
+    };
+    const turn = this.call
+      ? new RealtimeTurn({ ...media, call: this.call }, timeline, turnNumber)
+      : new Turn(
+          {
+            ...media,
+            engine: deps.engine,
+            speechLookahead: 2,
+            onLiveFallback: (err) => deps.logger.warn({ err }, 'streamed transcription failed; uploading the segment instead'),
+          },
+          timeline,
+          turnNumber,
+        );
     this.turn = turn;
     let outcome = 'failed';
     try {

@@ -107,8 +107,11 @@ export interface LiveTurn {
  * answers with its own voice. One conversation per browser call.
  */
 export interface SpeechToSpeech {
-  /** Opens the call's conversation (its connection opens now, ahead of the first turn). */
-  openCall(): SpeechToSpeechCall;
+  /**
+   * Opens the call's conversation (its connection opens now, ahead of the first turn);
+   * `onConnection` hears each open and each loss (with why) of its connection.
+   */
+  openCall(onConnection?: (event: { open: boolean; error?: EngineError }) => void): SpeechToSpeechCall;
 }
 
 /**
