@@ -82,8 +82,11 @@ export class RealtimeTurn {
       ctx.emit('turn:user', { turnId: this.id, text: input.text });
     }
     ctx.onThinking();
-    const image = this.snapshot();
     const encoder = await OpusFrameEncoder.open(PCM_SAMPLE_RATE);
+    // The commit is on the critical path, the frame is not yet: commit first, then start the
+    // snapshot (an ffmpeg decode) once the commit is on its way; the response waits for it.
+    let startSnapshot: () => void = () => {};
+    const image = new Promise<void>((resolve) => (startSnapshot = resolve)).then(() => this.snapshot());
     let userShown: () => void = () => {};
     const userTranscript = new Promise<void>((resolve) => (userShown = resolve));
     try {
@@ -114,6 +117,7 @@ export class RealtimeTurn {
         },
       );
       this.reply = reply;
+      setImmediate(startSnapshot);
       if (signal.aborted) reply.cancel(0);
       const outcome = await untilAborted(reply.done, signal);
       if (outcome === 'nothing_heard') {
@@ -130,6 +134,7 @@ export class RealtimeTurn {
       throw error;
     } finally {
       encoder.close();
+      startSnapshot();
       const frame = await image;
       const question: ChatMessage = { role: 'user', text: this.question, ...(frame ? { image: frame } : {}) };
       if (this.question || this.answerSoFar) ctx.history.addTurn(question, this.spokenText());

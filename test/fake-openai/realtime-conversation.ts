@@ -20,7 +20,8 @@
  * The reply is made by the same function as the fake's chat completions (`options.reply`, default
  * `defaultReply`), from the conversation as chat turns: the user's audio as the words pocketsphinx
  * heard in it, and the newest image. `firstByteDelayMs` (behaviour `realtime`) is the model's delay
- * from `response.create` to the first audio delta; `chunkGapMs` spaces the audio deltas.
+ * from `response.create` to the first audio delta; `chunkGapMs` spaces the audio deltas. Both are
+ * read at each response, so a test can change them on a socket that is already open.
  */
 import { performance } from 'node:perf_hooks';
 import type { WebSocket } from 'ws';
@@ -60,7 +61,7 @@ export class ConversationSession {
     url: URL,
     private readonly record: RecordedRealtimeSession,
     private readonly context: RealtimeContext,
-    private readonly behaviour: EndpointBehaviour,
+    _behaviour: EndpointBehaviour,
     private readonly failure: InjectedFailure | undefined,
   ) {
     this.session = {
@@ -326,7 +327,8 @@ export class ConversationSession {
     this.send({ type: 'response.output_item.added', response_id: id, output_index: 0, item: item('in_progress', '') });
     this.send({ type: 'conversation.item.added', previous_item_id: previous, item: item('in_progress', '') });
     this.send({ type: 'response.content_part.added', ...where, part: { type: 'audio', transcript: '' } });
-    if (this.behaviour.firstByteDelayMs) await sleep(this.behaviour.firstByteDelayMs);
+    const { firstByteDelayMs = 0, chunkGapMs = 0 } = this.context.behaviour();
+    if (firstByteDelayMs) await sleep(firstByteDelayMs);
 
     const deltaBytes = Math.round((conversationOptions.audioDeltaMs ?? DEFAULT_DELTA_MS) * bytesPerMs) & ~1;
     const words = text.match(/\s*\S+/g) ?? [];
@@ -334,7 +336,7 @@ export class ConversationSession {
     let deltas = 0;
     for (let at = 0; at < audio.length; at += deltaBytes) {
       if (active.cancelled || this.ws.readyState !== this.ws.OPEN) break;
-      if (deltas > 0 && this.behaviour.chunkGapMs) await sleep(this.behaviour.chunkGapMs);
+      if (deltas > 0 && chunkGapMs) await sleep(chunkGapMs);
       if (active.cancelled) break;
       const chunk = audio.subarray(at, at + deltaBytes);
       // The words run a little ahead of the audio that speaks them, as the API's do.
@@ -349,7 +351,7 @@ export class ConversationSession {
         this.ws.terminate();
         return;
       }
-      if (!this.behaviour.chunkGapMs) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (!chunkGapMs) await new Promise<void>((resolve) => setImmediate(resolve));
     }
     const spoken = words.slice(0, wordsSent).join('').trim();
     if (active.cancelled) {
