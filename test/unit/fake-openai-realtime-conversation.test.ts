@@ -58,7 +58,7 @@ describe('fake Realtime conversation: refusals', () => {
 
     send({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'hello' }] } });
     send({ type: 'response.create' });
-    const done = (await next(['response.done'])) as { response: { status: string; output: Array<{ id: string }> } };
+    const done = (await next(['response.done'])) as unknown as { response: { status: string; output: Array<{ id: string }> } };
     expect(done.response.status).toBe('completed');
     const item = done.response.output[0]!.id;
     const sentMs = fake.realtimeSessions.at(-1)!.responses[0]!.audioSentMs;
