@@ -149,6 +149,7 @@ export class Session {
   /** The page's conversation (restored by session id after a refresh). */
   attachHistory(history: ConversationHistory): void {
     this.history = history;
+    this.call?.remember(history.transcript());
   }
 
   async answerOffer(sdp: unknown): Promise<string> {

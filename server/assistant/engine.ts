@@ -126,6 +126,8 @@ export interface SpeechToSpeechCall {
   /** Drops audio appended but not committed (a new talk, an accidental press). */
   clearAudio(): void;
   respond(request: SpeechToSpeechRequest, handlers: SpeechToSpeechHandlers): SpeechToSpeechReply;
+  /** The conversation so far (a reloaded page's history), given to the model before the first turn. */
+  remember(turns: ReadonlyArray<{ role: 'user' | 'assistant'; text: string }>): void;
   close(): void;
 }
 

@@ -196,6 +196,17 @@ describe('RealtimeConversation: a push-to-talk turn', () => {
   }, 30_000);
 });
 
+describe('RealtimeConversation: a reloaded page', () => {
+  it('gives the conversation so far to the model before the first turn, once', async () => {
+    const call = conversation();
+    call.remember([{ role: 'user', text: 'my name is Ada' }, { role: 'assistant', text: 'Hello Ada.' }]);
+    call.remember([{ role: 'user', text: 'given twice' }]);
+    expect(await call.respond({ text: 'what is my name', image: Promise.resolve(blue) }, collector().handlers).done).toBe('completed');
+    const texts = fake.realtimeSessions[0]!.items.filter((item) => item.text !== undefined && !item.contentTypes.includes('output_audio')).map((item) => `${item.role}: ${item.text}`);
+    expect(texts).toEqual(['user: my name is Ada', 'assistant: Hello Ada.', 'user: what is my name']);
+  }, 15_000);
+});
+
 describe('RealtimeConversation: Azure', () => {
   it('connects to wss://<resource>/openai/v1/realtime?model=<deployment> with the api-key header', async () => {
     const origin = new URL(fake.baseURL).origin;

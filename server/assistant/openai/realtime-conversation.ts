@@ -44,6 +44,8 @@ export interface RealtimeConversationOptions extends RealtimeFailureContext {
   onConnection?(event: { open: boolean; error?: EngineError }): void;
 }
 
+/** Messages given back to a reopened session (the newest; a long call's oldest are dropped). */
+const MAX_SAID = 40;
 /** Appends are batched to this much audio (10 events a second). */
 const APPEND_SAMPLES = LIVE_SAMPLE_RATE / 10;
 
@@ -94,6 +96,7 @@ export class RealtimeConversation implements SpeechToSpeechCall {
       onHeard: (question, answer) => {
         if (question) this.said.push({ role: 'user', text: question });
         if (answer) this.said.push({ role: 'assistant', text: answer });
+        this.said.splice(0, Math.max(0, this.said.length - MAX_SAID));
       },
     });
     this.responses.push(response);
@@ -103,6 +106,15 @@ export class RealtimeConversation implements SpeechToSpeechCall {
       this.forget(response);
     });
     return response;
+  }
+
+  remember(turns: ReadonlyArray<{ role: 'user' | 'assistant'; text: string }>): void {
+    if (this.said.length > 0 || this.responses.length > 0) return; // the call has its own conversation already
+    for (const turn of turns) {
+      if (!turn.text.trim()) continue;
+      this.said.push({ role: turn.role, text: turn.text });
+      if (this.socket?.isOpen) this.sendSaid(this.socket, turn);
+    }
   }
 
   close(): void {
@@ -196,15 +208,7 @@ export class RealtimeConversation implements SpeechToSpeechCall {
     });
     // A new session knows nothing: the conversation so far goes back in as text, images dropped.
     this.imageItems.length = 0;
-    for (const turn of this.said) {
-      socket.send({
-        type: 'conversation.item.create',
-        item:
-          turn.role === 'user' ?
-            { type: 'message', role: 'user', content: [{ type: 'input_text', text: turn.text }] }
-          : { type: 'message', role: 'assistant', content: [{ type: 'output_text', text: turn.text }] },
-      });
-    }
+    for (const turn of this.said) this.sendSaid(socket, turn);
     for (const event of this.queue.splice(0)) socket.send(event);
     socket.onEvent((event) => this.onEvent(event));
     socket.onClose((closed) => {
@@ -217,6 +221,16 @@ export class RealtimeConversation implements SpeechToSpeechCall {
       this.scheduleReconnect();
     });
     this.options.onConnection?.({ open: true });
+  }
+
+  private sendSaid(socket: RealtimeSocket, turn: { role: 'user' | 'assistant'; text: string }): void {
+    socket.send({
+      type: 'conversation.item.create',
+      item:
+        turn.role === 'user' ?
+          { type: 'message', role: 'user', content: [{ type: 'input_text', text: turn.text }] }
+        : { type: 'message', role: 'assistant', content: [{ type: 'output_text', text: turn.text }] },
+    });
   }
 
   private scheduleReconnect(): void {
