@@ -29,17 +29,11 @@ import { encodeWav } from '../../server/media/wav.js';
 import { recogniseSpeech, synthesizeSpeech } from './media.js';
 import { concatPcm, eventId, itemId, loudnessDbfs, MIN_COMMIT_MS, SAMPLE_RATE, sleep, SOUND_DBFS } from './realtime-common.js';
 import type { RealtimeContext } from './realtime.js';
-import type { EndpointBehaviour, InjectedFailure, RecordedRealtimeItem, RecordedRealtimeResponse, RecordedRealtimeSession } from './types.js';
-import { type ChatTurn, defaultReply } from './wire.js';
+import type { EndpointBehaviour, InjectedFailure, RecordedRealtimeResponse, RecordedRealtimeSession } from './types.js';
+import { defaultReply } from './wire.js';
+import { conversationTurns, type HeldItem, parseMessageItem } from './realtime-items.js';
 
 type ClientEvent = { type?: unknown; event_id?: unknown; [key: string]: unknown };
-interface HeldItem {
-  record: RecordedRealtimeItem;
-  /** What the user said in an audio item (pocketsphinx), or the text of a text part. */
-  words?: Promise<string>;
-  /** Assistant items: audio sent so far, ms. */
-  audioMs?: number;
-}
 interface ActiveResponse {
   record: RecordedRealtimeResponse;
   cancelled: boolean;
@@ -229,26 +223,9 @@ export class ConversationSession {
   }
 
   private createItem(raw: unknown, clientEventId: string | null): void {
-    const item = (raw ?? {}) as { id?: unknown; type?: unknown; role?: unknown; content?: unknown };
-    if (item.type !== 'message' || (item.role !== 'user' && item.role !== 'system' && item.role !== 'assistant') || !Array.isArray(item.content)) {
-      return this.error('invalid_request_error', 'The fake accepts message items (user, system, assistant) with a content array.', 'invalid_value', clientEventId);
-    }
-    const textType = item.role === 'assistant' ? 'output_text' : 'input_text';
-    const id = typeof item.id === 'string' ? item.id : itemId();
-    const record: RecordedRealtimeItem = { id, role: item.role, contentTypes: [], createdAt: performance.now() };
-    const texts: string[] = [];
-    for (const part of item.content as Array<{ type?: unknown; text?: unknown; image_url?: unknown; detail?: unknown }>) {
-      if (part.type === textType && typeof part.text === 'string') texts.push(part.text);
-      else if (part.type === 'input_image' && item.role === 'user') {
-        const dataUrl = typeof part.image_url === 'string' ? /^data:(image\/(?:jpeg|png));base64,(.+)$/s.exec(part.image_url) : null;
-        if (!dataUrl) return this.error('invalid_request_error', "Invalid 'item.content[].image_url': expected a base64 data URL of a PNG or JPEG image.", 'invalid_value', clientEventId);
-        record.image = { mimeType: dataUrl[1]!, bytes: Buffer.from(dataUrl[2]!, 'base64'), ...(typeof part.detail === 'string' ? { detail: part.detail } : {}) };
-      } else return this.error('invalid_request_error', `Invalid content type '${String(part.type)}' for a ${item.role} message.`, 'invalid_value', clientEventId);
-      record.contentTypes.push(String(part.type));
-    }
-    if (texts.length) record.text = texts.join('\n');
-    const shown = { id, object: 'realtime.item', type: 'message', status: 'completed', role: item.role, content: item.content };
-    this.addItem({ record, ...(record.text ? { words: Promise.resolve(record.text) } : {}) }, shown);
+    const parsed = parseMessageItem(raw);
+    if (typeof parsed === 'string') return this.error('invalid_request_error', parsed, 'invalid_value', clientEventId);
+    this.addItem(parsed.held, parsed.shown);
   }
 
   private deleteItem(id: unknown, clientEventId: string | null): void {
@@ -273,23 +250,6 @@ export class ConversationSession {
     this.send({ type: 'conversation.item.truncated', item_id: held.record.id, content_index: 0, audio_end_ms: audioEndMs });
   }
 
-  /** The conversation as chat turns for the reply function: consecutive user items merged. */
-  private async turns(): Promise<ChatTurn[]> {
-    const turns: ChatTurn[] = [{ role: 'system', text: String(this.session.instructions ?? '') }];
-    for (const held of this.items) {
-      const text = (await held.words?.catch(() => '')) ?? '';
-      const image = held.record.image;
-      const last = turns.at(-1)!;
-      if (last.role === held.record.role && held.record.role === 'user') {
-        last.text = [last.text, text].filter(Boolean).join(' ');
-        if (image) last.image = { ...image, url: '' };
-      } else {
-        turns.push({ role: held.record.role, text, ...(image ? { image: { ...image, url: '' } } : {}) });
-      }
-    }
-    return turns;
-  }
-
   private async respond(clientEventId: string | null): Promise<void> {
     if (this.response) return this.error('invalid_request_error', 'Conversation already has an active response in progress.', 'conversation_already_has_active_response', clientEventId);
     const id = `resp_${Math.random().toString(36).slice(2, 14)}`;
@@ -309,7 +269,7 @@ export class ConversationSession {
     if (conversationOptions.responseError) {
       return finish('failed', [], { type: 'failed', error: conversationOptions.responseError });
     }
-    const turns = await this.turns();
+    const turns = await conversationTurns(this.items, String(this.session.instructions ?? ''));
     const question = [...turns].reverse().find((turn) => turn.role === 'user');
     record.question = question?.text ?? '';
     if (question?.image) record.image = question.image.bytes;
