@@ -207,6 +207,18 @@ describe('RealtimeConversation: a reloaded page', () => {
   }, 15_000);
 });
 
+describe('RealtimeConversation: its socket', () => {
+  it('closes with the call and is not reopened', async () => {
+    const call = conversation({ backoffMs: 20 });
+    await until(() => call.isOpen, 5000, 'the socket to open');
+    call.close();
+    await fake.realtimeSessions[0]!.closed;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(fake.realtimeSessions).toHaveLength(1);
+    expect(call.isOpen).toBe(false);
+  });
+});
+
 describe('RealtimeConversation: Azure', () => {
   it('connects to wss://<resource>/openai/v1/realtime?model=<deployment> with the api-key header', async () => {
     const origin = new URL(fake.baseURL).origin;
