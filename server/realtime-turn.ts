@@ -12,6 +12,9 @@ const PACKET_MS = 20;
 /** After the reply, how long its user transcript may still take (it is shown and kept in history). */
 const USER_TRANSCRIPT_GRACE_MS = 3000;
 
+/** A spoken or typed question, or (hands-free) the user item the server's turn detection committed. */
+export type RealtimeTurnInput = TurnInput | { kind: 'committed'; itemId: string };
+
 export interface RealtimeTurnContext {
   call: SpeechToSpeechCall;
   history: ConversationHistory;
@@ -67,7 +70,7 @@ export class RealtimeTurn {
     this.controller.abort();
   }
 
-  async run(input: TurnInput): Promise<TurnOutcome> {
+  async run(input: RealtimeTurnInput): Promise<TurnOutcome> {
     const { ctx, timeline, signal } = this;
     if (input.kind === 'voice') {
       timeline.mark('segmentReady');
@@ -77,7 +80,7 @@ export class RealtimeTurn {
         ctx.emit('notice', { message: DIDNT_CATCH });
         return 'no_speech';
       }
-    } else {
+    } else if (input.kind === 'text') {
       this.question = input.text;
       ctx.emit('turn:user', { turnId: this.id, text: input.text });
     }
@@ -91,7 +94,12 @@ export class RealtimeTurn {
     const userTranscript = new Promise<void>((resolve) => (userShown = resolve));
     try {
       const reply = ctx.call.respond(
-        { ...(input.kind === 'voice' ? { commit: true } : { text: input.text }), image },
+        {
+          ...(input.kind === 'voice' ? { commit: true }
+          : input.kind === 'committed' ? { committedItemId: input.itemId }
+          : { text: input.text }),
+          image,
+        },
         {
           onCommitSent: () => timeline.mark('commitSent'),
           onResponseRequested: () => timeline.mark('responseSent'),
@@ -125,7 +133,7 @@ export class RealtimeTurn {
         return 'no_speech';
       }
       this.play(encoder.finish());
-      if (input.kind === 'voice') await Promise.race([userTranscript, sleep(USER_TRANSCRIPT_GRACE_MS, signal)]);
+      if (input.kind !== 'text') await Promise.race([userTranscript, sleep(USER_TRANSCRIPT_GRACE_MS, signal)]);
       await untilAborted(ctx.whenPlayed(), signal);
       timeline.mark('lastRtp');
       return 'answered';

@@ -19,7 +19,8 @@ import { LiveTranscript } from './live-transcript.js';
 import { SpeechPlayback } from './speech-playback.js';
 import { TurnTimeline } from './timeline.js';
 import { Turn, type TurnInput } from './turn.js';
-import { RealtimeTurn } from './realtime-turn.js';
+import { RealtimeTurn, type RealtimeTurnInput } from './realtime-turn.js';
+import { RealtimeHandsFree } from './realtime-hands-free.js';
 
 const KEYFRAME_INTERVAL_WHILE_LISTENING_MS = 1000;
 /** Mic RTP kept undecoded: the pre-roll plus the longest speech a start decision waits for. */
@@ -51,6 +52,9 @@ export class Session {
   /** Speech-to-speech (ASSISTANT_ENGINE=realtime): the call's conversation, and the mic at 24 kHz into it while listening. */
   private readonly call?: SpeechToSpeechCall;
   private readonly callMic?: MicPcmStream;
+  /** Hands-free on the speech-to-speech engine: the Realtime server's turn detection, not ours. */
+  private serverTurns?: RealtimeHandsFree;
+  private serverTurnsOn = false;
   private video?: VideoFrameBuffer;
   private readonly sender: PacedOpusSender;
   private state: TurnState = 'ready';
@@ -120,6 +124,7 @@ export class Session {
         }
       });
       this.callMic = new MicPcmStream({ sampleRate: LIVE_SAMPLE_RATE, onPcm: (pcm) => this.call?.appendAudio(pcm) });
+      this.serverTurns = this.realtimeHandsFree();
     }
     const liveTranscriber = speechToSpeech ? undefined : deps.engine.transcriber.openLive?.();
     if (liveTranscriber) {
@@ -165,7 +170,45 @@ export class Session {
 
   /** Hands-free: the page's mode switch. Resolves once the mode is in force. */
   setMode(mode: ConversationMode): Promise<void> {
-    return this.conversation.setMode(mode);
+    if (!this.call) return this.conversation.setMode(mode);
+    const on = mode === 'hands-free';
+    if (on !== this.serverTurnsOn) {
+      this.serverTurnsOn = on;
+      this.serverTurns!.stop();
+      this.call.setTurnDetection(on ? this.serverTurns!.detection : null);
+      if (on) this.callMic!.start(); // appended all along: the server hears every word
+      else if (this.state !== 'listening') this.callMic!.stop();
+    }
+    return Promise.resolve();
+  }
+
+  private realtimeHandsFree(): RealtimeHandsFree {
+    const { settings, emit } = this.deps;
+    return new RealtimeHandsFree(
+      {
+        threshold: settings.VAD_THRESHOLD,
+        prefixPaddingMs: settings.PRE_ROLL_MS,
+        endSilenceMs: settings.VAD_END_SILENCE_MS,
+        bargeInMs: settings.BARGE_IN_MS,
+        minSpeechMs: settings.MIN_SPEECH_MS,
+      },
+      {
+        state: () => this.state,
+        onVoice: (speaking) => emit('vad', { speaking }),
+        listening: () => this.setState('listening'),
+        bargeIn: () => {
+          this.bargeIn.decided();
+          this.cancel();
+        },
+        answer: (itemId) => {
+          if (this.closed) return;
+          this.setState('thinking');
+          void this.runTurn({ kind: 'committed', itemId }, new TurnTimeline());
+        },
+        drop: (itemId) => this.call?.dropItem(itemId),
+        idle: () => this.setState('ready'),
+      },
+    );
   }
 
   /** Starts a turn with the last `preRollMs` of mic audio first (speech from before the start). */
@@ -199,7 +242,7 @@ export class Session {
   private stopListening() {
     clearInterval(this.keyframeTimer);
     clearTimeout(this.holdTimer);
-    this.callMic?.stop();
+    if (!this.serverTurnsOn) this.callMic?.stop();
     return this.mic.stop();
   }
 
@@ -254,12 +297,13 @@ export class Session {
     this.spokenError?.abort();
     this.live?.close();
     this.conversation.close();
+    this.serverTurns?.stop();
     this.call?.close();
     this.sender.stop();
     await this.peer.close();
   }
 
-  private async runTurn(input: TurnInput, timeline: TurnTimeline): Promise<void> {
+  private async runTurn(input: RealtimeTurnInput, timeline: TurnTimeline): Promise<void> {
     const { deps } = this;
     const history = this.history;
     if (!history) {
@@ -293,7 +337,8 @@ export class Session {
     this.turn = turn;
     let outcome = 'failed';
     try {
-      outcome = await turn.run(input);
+      // A server-committed item comes only from the speech-to-speech call, so only to a RealtimeTurn.
+      outcome = turn instanceof RealtimeTurn ? await turn.run(input) : await turn.run(input as TurnInput);
     } catch (err) {
       if (turn.signal.aborted) outcome = 'cancelled';
       else this.reportError(err);

@@ -126,14 +126,37 @@ export interface SpeechToSpeechCall {
   /** Drops audio appended but not committed (a new talk, an accidental press). */
   clearAudio(): void;
   respond(request: SpeechToSpeechRequest, handlers: SpeechToSpeechHandlers): SpeechToSpeechReply;
+  /**
+   * Hands-free: the Realtime server's own turn detection finds the start and end of speech in the
+   * audio appended all along, and commits it; `null` (push-to-talk) leaves the commit to the client.
+   * The server never starts or interrupts a reply by itself: the handlers decide.
+   */
+  setTurnDetection(detection: ServerTurnDetection | null): void;
+  /** Removes a committed user item that is not to be answered (a cough over the reply). */
+  dropItem(itemId: string): void;
   /** The conversation so far (a reloaded page's history), given to the model before the first turn. */
   remember(turns: ReadonlyArray<{ role: 'user' | 'assistant'; text: string }>): void;
   close(): void;
 }
 
+export interface ServerTurnDetection {
+  /** Speech probability that counts as speech, 0–1. */
+  threshold: number;
+  /** Audio before the detected start that is kept in the turn. */
+  prefixPaddingMs: number;
+  /** Silence that ends the turn. */
+  silenceMs: number;
+  onSpeechStarted(audioStartMs: number): void;
+  onSpeechStopped(audioEndMs: number): void;
+  /** The server committed the speech as the user item `itemId`: answer it with `respond({ committedItemId })`. */
+  onCommitted(itemId: string): void;
+}
+
 export interface SpeechToSpeechRequest {
   /** Commit the appended audio as the user's turn (a spoken question). */
   commit?: boolean;
+  /** Answer the user item the server's turn detection already committed. */
+  committedItemId?: string;
   /** A typed question. */
   text?: string;
   /** The newest frame; awaited after the commit is sent, before the response is asked for. */

@@ -4,7 +4,12 @@
  * `openai` package's types (openai/resources/realtime/realtime):
  *
  * - `session.update` (type `realtime`: instructions, audio formats, voice, input transcription,
- *   `turn_detection: null`) → `session.updated`;
+ *   `turn_detection`: null, or `server_vad` / `semantic_vad` with `create_response`,
+ *   `interrupt_response`, `prefix_padding_ms`, `silence_duration_ms`) → `session.updated`;
+ * - with turn detection on, the appended audio is watched (realtime-vad.ts: energy, not a model):
+ *   `input_audio_buffer.speech_started` / `.speech_stopped` (with `audio_start_ms` / `audio_end_ms`
+ *   and the user item's id), then the server's own commit of that item; a response when
+ *   `create_response`, the active one cancelled at speech start when `interrupt_response`;
  * - `input_audio_buffer.append` / `.commit` / `.clear` → `.committed` / `.cleared`, a user item
  *   with the audio (`conversation.item.added` / `.done`), and, when transcription is on,
  *   `conversation.item.input_audio_transcription.delta` / `.completed` with what pocketsphinx hears;
@@ -32,6 +37,7 @@ import type { RealtimeContext } from './realtime.js';
 import type { EndpointBehaviour, InjectedFailure, RecordedRealtimeResponse, RecordedRealtimeSession } from './types.js';
 import { defaultReply } from './wire.js';
 import { conversationTurns, type HeldItem, parseMessageItem } from './realtime-items.js';
+import { FakeServerVad } from './realtime-vad.js';
 
 type ClientEvent = { type?: unknown; event_id?: unknown; [key: string]: unknown };
 interface ActiveResponse {
@@ -44,6 +50,11 @@ const bytesPerMs = (SAMPLE_RATE * 2) / 1000;
 
 export class ConversationSession {
   private buffer: Int16Array[] = [];
+  /** Turn detection (null: the client commits). */
+  private vad?: FakeServerVad;
+  private vadItemId?: string;
+  /** Session ms where `buffer` begins. */
+  private bufferStartMs = 0;
   private readonly items: HeldItem[] = [];
   private response?: ActiveResponse;
   private clientEvents = 0;
@@ -129,11 +140,16 @@ export class ConversationSession {
         if (typeof event.audio !== 'string') return this.error('invalid_request_error', "Missing required parameter: 'audio'.", 'missing_required_parameter', clientEventId);
         const bytes = Buffer.from(event.audio, 'base64');
         this.record.appendedBytes += bytes.length;
-        this.buffer.push(new Int16Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + (bytes.length & ~1))));
+        const pcm = new Int16Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + (bytes.length & ~1)));
+        this.buffer.push(pcm);
+        if (this.vad) this.detectTurns(pcm);
         return;
       }
       case 'input_audio_buffer.clear':
         this.buffer = [];
+        this.vad?.reset();
+        this.vadItemId = undefined;
+        this.bufferStartMs = this.vad?.positionMs ?? 0;
         return this.send({ type: 'input_audio_buffer.cleared' });
       case 'input_audio_buffer.commit':
         return this.commit(clientEventId);
@@ -165,12 +181,21 @@ export class ConversationSession {
         return this.error('invalid_request_error', `The fake accepts only audio/pcm at 24000 Hz (audio.${name}.format).`, 'invalid_value', clientEventId);
       }
     }
-    const turnDetection = requested.audio?.input?.turn_detection;
-    if (turnDetection !== undefined && turnDetection !== null) {
-      return this.error('invalid_request_error', 'The fake serves only turn_detection: null (the client commits).', 'unsupported', clientEventId);
+    const turnDetection = requested.audio?.input?.turn_detection as Record<string, unknown> | null | undefined;
+    if (turnDetection && turnDetection.type !== 'server_vad' && turnDetection.type !== 'semantic_vad') {
+      return this.error('invalid_request_error', `Invalid value: '${String(turnDetection.type)}'. Supported values are: 'server_vad' and 'semantic_vad'.`, 'invalid_value', clientEventId);
     }
     if (typeof requested.instructions === 'string') this.session.instructions = requested.instructions;
     Object.assign(audio.input, requested.audio?.input ?? {});
+    if (turnDetection !== undefined) {
+      // semantic_vad's end of turn is a model's guess; the fake ends it after the server_vad default silence.
+      const detection = turnDetection && { prefix_padding_ms: 300, silence_duration_ms: 500, create_response: true, interrupt_response: true, ...(turnDetection.type === 'server_vad' ? { threshold: 0.5 } : {}), ...turnDetection };
+      audio.input.turn_detection = detection;
+      this.vad = detection ? new FakeServerVad({ prefixPaddingMs: Number(detection.prefix_padding_ms), silenceDurationMs: Number(detection.silence_duration_ms) }) : undefined;
+      this.vadItemId = undefined;
+      this.buffer = [];
+      this.bufferStartMs = 0;
+    }
     Object.assign(audio.output, requested.audio?.output ?? {});
     this.send({ type: 'session.updated', session: this.session });
   }
@@ -187,17 +212,47 @@ export class ConversationSession {
     this.send({ type: 'conversation.item.done', previous_item_id: previous, item });
   }
 
-  private commit(clientEventId: string | null): void {
+  private detectTurns(pcm: Int16Array): void {
+    const detection = (this.session.audio as { input: { turn_detection: { create_response?: boolean; interrupt_response?: boolean } } }).input.turn_detection;
+    for (const event of this.vad!.push(pcm)) {
+      if (event.type === 'speech_started') {
+        this.vadItemId = itemId();
+        // The audio before the padding is not part of the turn.
+        const all = concatPcm(this.buffer);
+        const skip = Math.max(0, Math.round(((event.audioStartMs - this.bufferStartMs) * SAMPLE_RATE) / 1000));
+        this.buffer = [all.subarray(Math.min(skip, all.length))];
+        this.bufferStartMs = event.audioStartMs;
+        this.record.speechEvents.push({ type: 'speech_started', audioMs: event.audioStartMs, at: performance.now() });
+        this.send({ type: 'input_audio_buffer.speech_started', audio_start_ms: event.audioStartMs, item_id: this.vadItemId });
+        if (detection.interrupt_response && this.response) {
+          this.response.cancelled = true;
+          this.response.record.cancelledAt = performance.now();
+        }
+      } else {
+        const id = this.vadItemId ?? itemId();
+        this.vadItemId = undefined;
+        this.record.speechEvents.push({ type: 'speech_stopped', audioMs: event.audioEndMs, at: performance.now() });
+        this.send({ type: 'input_audio_buffer.speech_stopped', audio_end_ms: event.audioEndMs, item_id: id });
+        this.commit(null, id);
+        if (detection.create_response) void this.respond(null);
+      }
+    }
+  }
+
+  private commit(clientEventId: string | null, serverItemId?: string): void {
     const pcm = concatPcm(this.buffer);
     this.buffer = [];
+    this.bufferStartMs = this.vad?.positionMs ?? 0;
+    if (!serverItemId) this.vad?.reset();
     const audioMs = (pcm.length * 1000) / SAMPLE_RATE;
     const commit = { receivedAt: performance.now(), audioMs } as RealtimeCommit;
     this.record.commits.push(commit);
     if (audioMs < MIN_COMMIT_MS) {
       return this.error('invalid_request_error', `Error committing input audio buffer: buffer too small. Expected at least ${MIN_COMMIT_MS}ms of audio, but buffer only has ${audioMs.toFixed(2)}ms of audio.`, 'input_audio_buffer_commit_empty', clientEventId);
     }
-    const id = itemId();
+    const id = serverItemId ?? itemId();
     commit.itemId = id;
+    commit.byServer = serverItemId !== undefined;
     const words = this.hear(pcm).then((text) => (commit.transcript = text));
     words.catch(() => undefined);
     this.send({ type: 'input_audio_buffer.committed', previous_item_id: this.lastItemId(), item_id: id });

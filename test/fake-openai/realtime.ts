@@ -66,6 +66,7 @@ export function attachRealtime(server: http.Server, context: RealtimeContext): {
       items: [],
       responses: [],
       truncations: [],
+      speechEvents: [],
       closed: new Promise((resolve) => (closedResolve = resolve)),
     };
     context.sessions.push(record);

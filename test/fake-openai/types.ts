@@ -160,6 +160,8 @@ export interface RealtimeCommitRecord {
   audioMs: number;
   /** What was recognised in it, and when the `…transcription.completed` event went out. */
   transcript?: string;
+  /** Committed by the server's turn detection, not by `input_audio_buffer.commit`. */
+  byServer?: boolean;
   firstDeltaAt?: number;
   completedAt?: number;
 }
@@ -182,6 +184,8 @@ export interface RecordedRealtimeSession {
   items: RecordedRealtimeItem[];
   responses: RecordedRealtimeResponse[];
   truncations: Array<{ itemId: string; audioEndMs: number; at: number }>;
+  /** Turn detection's `input_audio_buffer.speech_started` (audio_start_ms) / `.speech_stopped` (audio_end_ms). */
+  speechEvents: Array<{ type: 'speech_started' | 'speech_stopped'; audioMs: number; at: number }>;
   /** Resolves when the socket has closed. */
   closed: Promise<void>;
 }

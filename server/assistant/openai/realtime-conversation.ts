@@ -10,6 +10,11 @@
  * sends `response.cancel` (if the reply is still coming) and truncates the reply's item at the
  * audio actually played, so the model remembers only what the user heard.
  *
+ * Hands-free: the session asks for the server's turn detection (`server_vad`, with
+ * `create_response` and `interrupt_response` off), the audio is appended all along, and the
+ * server's `speech_started` / `speech_stopped` / `committed` go to the caller, which answers the
+ * committed item (the newest frame is added first, then `response.create`) or barges in.
+ *
  * A reopened socket is a new session with no memory: the turns so far are given back to it as
  * text items (what was said and heard), so the conversation carries on.
  */
@@ -19,6 +24,7 @@ import {
   EngineError,
   LIVE_SAMPLE_RATE,
   type FrameImage,
+  type ServerTurnDetection,
   type SpeechToSpeechCall,
   type SpeechToSpeechHandlers,
   type SpeechToSpeechReply,
@@ -64,6 +70,9 @@ export class RealtimeConversation implements SpeechToSpeechCall {
   private backoff: number;
   private reconnectTimer?: NodeJS.Timeout;
   private closed = false;
+  private turnDetection: ServerTurnDetection | null = null;
+  /** Transcripts of the server's commits that came before their turn asked (newest few). */
+  private readonly earlyTranscripts = new Map<string, string>();
 
   constructor(private readonly options: RealtimeConversationOptions) {
     this.backoff = options.backoffMs ?? 500;
@@ -99,6 +108,7 @@ export class RealtimeConversation implements SpeechToSpeechCall {
         this.said.splice(0, Math.max(0, this.said.length - MAX_SAID));
       },
     });
+    if (request.committedItemId) response.answersItem(request.committedItemId, this.earlyTranscripts.get(request.committedItemId));
     this.responses.push(response);
     this.start(response, request).catch((error: unknown) => {
       this.queue.length = 0; // nothing of a failed turn is sent later
@@ -106,6 +116,32 @@ export class RealtimeConversation implements SpeechToSpeechCall {
       this.forget(response);
     });
     return response;
+  }
+
+  setTurnDetection(detection: ServerTurnDetection | null): void {
+    if (detection === null && this.turnDetection === null) return;
+    this.turnDetection = detection;
+    this.batch = [];
+    this.batchSamples = 0;
+    // Sent now on an open socket; a socket that opens later sends it with the rest of the session.
+    if (this.socket?.isOpen) this.socket.send({ type: 'session.update', session: { type: 'realtime', audio: { input: { turn_detection: this.turnDetectionConfig() } } } });
+  }
+
+  dropItem(itemId: string): void {
+    this.send({ type: 'conversation.item.delete', item_id: itemId });
+  }
+
+  private turnDetectionConfig() {
+    const detection = this.turnDetection;
+    if (!detection) return null;
+    return {
+      type: 'server_vad' as const,
+      threshold: detection.threshold,
+      prefix_padding_ms: detection.prefixPaddingMs,
+      silence_duration_ms: detection.silenceMs,
+      create_response: false,
+      interrupt_response: false,
+    };
   }
 
   remember(turns: ReadonlyArray<{ role: 'user' | 'assistant'; text: string }>): void {
@@ -201,7 +237,7 @@ export class RealtimeConversation implements SpeechToSpeechCall {
         instructions,
         output_modalities: ['audio'],
         audio: {
-          input: { format: { type: 'audio/pcm', rate: LIVE_SAMPLE_RATE }, transcription: { model: transcriptionModel }, turn_detection: null },
+          input: { format: { type: 'audio/pcm', rate: LIVE_SAMPLE_RATE }, transcription: { model: transcriptionModel }, turn_detection: this.turnDetectionConfig() },
           output: { format: { type: 'audio/pcm', rate: LIVE_SAMPLE_RATE }, voice },
         },
       },
@@ -252,6 +288,7 @@ export class RealtimeConversation implements SpeechToSpeechCall {
       if (newest && !newest.live) this.forget(newest);
       return;
     }
+    if (this.onTurnDetection(event)) return;
     if (event.type === 'response.created') {
       // Matched in order to the replies that asked for one.
       const asker = this.responses.find((response) => response.awaitingCreated);
@@ -263,6 +300,32 @@ export class RealtimeConversation implements SpeechToSpeechCall {
       response.onEvent(event);
       if (!response.live) this.forget(response);
     }
+  }
+
+  /** The server's turn detection's events; true when the event was only that. */
+  private onTurnDetection(event: RealtimeServerEvent): boolean {
+    const detection = this.turnDetection;
+    if (event.type === 'conversation.item.input_audio_transcription.completed' && this.earlyTranscripts.has(event.item_id)) {
+      this.earlyTranscripts.set(event.item_id, event.transcript.trim());
+      return false;
+    }
+    if (!detection) return false;
+    if (event.type === 'input_audio_buffer.speech_started') {
+      detection.onSpeechStarted(event.audio_start_ms);
+      return true;
+    }
+    if (event.type === 'input_audio_buffer.speech_stopped') {
+      detection.onSpeechStopped(event.audio_end_ms);
+      return true;
+    }
+    // A commit a push-to-talk turn asked for is that turn's; any other is the server's own.
+    if (event.type === 'input_audio_buffer.committed' && !this.responses.some((response) => response.awaitsCommit)) {
+      this.earlyTranscripts.set(event.item_id, '');
+      while (this.earlyTranscripts.size > 4) this.earlyTranscripts.delete(this.earlyTranscripts.keys().next().value!);
+      detection.onCommitted(event.item_id);
+      return true;
+    }
+    return false;
   }
 
   private flushAudio(): void {

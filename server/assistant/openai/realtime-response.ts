@@ -58,6 +58,19 @@ export class RealtimeResponse implements SpeechToSpeechReply {
     return this.responseId;
   }
 
+  get awaitsCommit(): boolean {
+    return this.awaitingCommit;
+  }
+
+  /** The question is a user item the server committed; its transcript may have come already. */
+  answersItem(itemId: string, transcript?: string): void {
+    this.userItemId = itemId;
+    if (transcript) {
+      this.question = transcript;
+      queueMicrotask(() => this.options.handlers.onUserTranscript?.(transcript));
+    }
+  }
+
   expectCommit(): void {
     this.awaitingCommit = true;
   }
