@@ -1,6 +1,6 @@
 /**
  * The fake's speech-to-speech session refuses what the Realtime API refuses, with `error` events
- * of the same shape: a model it does not have, server turn detection (not served), a bad image, a
+ * of the same shape: a model it does not have, a turn detection type it does not know, a bad image, a
  * truncate past the audio sent, deleting an unknown item, cancelling when nothing is generated.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -44,11 +44,11 @@ describe('fake Realtime conversation: refusals', () => {
     await new Promise((resolve) => socket.once('close', resolve));
   });
 
-  it('refuses server turn detection, a non-image data URL, a truncate past the audio sent, an unknown delete and an idle cancel', async () => {
+  it('refuses an unknown turn detection type, a non-image data URL, a truncate past the audio sent, an unknown delete and an idle cancel', async () => {
     const { send, next, socket } = await open();
     await next(['session.created']);
-    send({ type: 'session.update', session: { type: 'realtime', audio: { input: { turn_detection: { type: 'server_vad' } } } } });
-    expect(await next(['error', 'session.updated'])).toMatchObject({ type: 'error', error: { code: 'unsupported' } });
+    send({ type: 'session.update', session: { type: 'realtime', audio: { input: { turn_detection: { type: 'magic_vad' } } } } });
+    expect(await next(['error', 'session.updated'])).toMatchObject({ type: 'error', error: { code: 'invalid_value' } });
     send({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_image', image_url: 'data:text/plain;base64,aGk=' }] } });
     expect(await next(['error', 'conversation.item.added'])).toMatchObject({ type: 'error', error: { code: 'invalid_value' } });
     send({ type: 'conversation.item.delete', item_id: 'item_nope' });
