@@ -196,6 +196,84 @@ describe('RealtimeConversation: a push-to-talk turn', () => {
   }, 30_000);
 });
 
+describe('RealtimeConversation: hands-free, the server finds the turn', () => {
+  const turnInput = (session: { session: Record<string, unknown> }) => (session.session.audio as { input: { turn_detection: unknown } }).input.turn_detection;
+  const detection = (events: string[], onCommitted: (itemId: string) => void = () => {}) => ({
+    threshold: 0.5,
+    prefixPaddingMs: 300,
+    silenceMs: 640,
+    onSpeechStarted: (ms: number) => events.push(`started ${ms}`),
+    onSpeechStopped: (ms: number) => events.push(`stopped ${ms}`),
+    onCommitted: (itemId: string) => (events.push('committed'), onCommitted(itemId)),
+  });
+
+  it('asks for server_vad without auto responses in hands-free, and for none in push-to-talk (session.update per mode)', async () => {
+    const call = conversation();
+    await until(() => call.isOpen, 5000, 'the socket to open');
+    const session = fake.realtimeSessions[0]!;
+    await until(() => session.events.some((e) => e.type === 'session.updated'), 2000, 'session.updated');
+    expect(turnInput(session)).toBeNull();
+    call.setTurnDetection(detection([]));
+    await until(() => turnInput(session) !== null, 2000, 'turn detection on');
+    expect(turnInput(session)).toEqual({ type: 'server_vad', threshold: 0.5, prefix_padding_ms: 300, silence_duration_ms: 640, create_response: false, interrupt_response: false });
+    call.setTurnDetection(null);
+    await until(() => turnInput(session) === null, 2000, 'turn detection off');
+    expect(session.events.filter((e) => e.direction === 'in' && e.type === 'session.update')).toHaveLength(3);
+  });
+
+  it('a session opened in hands-free asks for it in its first session.update', async () => {
+    const call = conversation();
+    call.setTurnDetection(detection([]));
+    await until(() => call.isOpen, 5000, 'the socket to open');
+    const session = fake.realtimeSessions[0]!;
+    await until(() => session.events.some((e) => e.type === 'session.updated'), 2000, 'session.updated');
+    expect(turnInput(session)).toMatchObject({ type: 'server_vad', create_response: false, interrupt_response: false });
+    expect(session.events.filter((e) => e.direction === 'in' && e.type === 'session.update')).toHaveLength(1);
+  });
+
+  it('audio appended all along: the server commits the question, the frame goes in, and the committed item is answered', async () => {
+    const events: string[] = [];
+    const { got, handlers } = collector();
+    let reply: ReturnType<RealtimeConversation['respond']> | undefined;
+    const call = conversation();
+    call.setTurnDetection(detection(events, (itemId) => (reply = call.respond({ committedItemId: itemId, image: Promise.resolve(red) }, handlers))));
+    await until(() => call.isOpen, 5000, 'the socket to open');
+    appendInFrames(call, new Int16Array(LIVE_SAMPLE_RATE)); // 1 s of silence first
+    appendInFrames(call, question);
+    appendInFrames(call, new Int16Array(LIVE_SAMPLE_RATE));
+    await until(() => reply !== undefined, 5000, 'the server to commit');
+    expect(await reply!.done).toBe('completed');
+    await until(() => got.user !== '', 5000, 'the user transcript');
+    const session = fake.realtimeSessions[0]!;
+    expect(events[0]).toMatch(/^started (\d+)$/);
+    expect(Number(events[0]!.split(' ')[1])).toBeGreaterThanOrEqual(600);
+    expect(Number(events[0]!.split(' ')[1])).toBeLessThanOrEqual(1000);
+    expect(events.slice(1)).toEqual([expect.stringMatching(/^stopped \d+$/), 'committed']);
+    expect(session.commits).toHaveLength(1);
+    expect(session.commits[0]!.byServer).toBe(true);
+    expect(session.events.some((e) => e.direction === 'in' && e.type === 'input_audio_buffer.commit')).toBe(false);
+    expect(got.words).toMatch(/red/);
+    expect(got.user.split(' ').filter((word) => QUESTION.includes(word)).length).toBeGreaterThanOrEqual(4);
+    const image = session.items.findIndex((item) => item.contentTypes.includes('input_image'));
+    const audio = session.items.findIndex((item) => item.contentTypes.includes('input_audio'));
+    expect(image).toBeGreaterThan(audio); // the frame of the moment the question ended
+  }, 30_000);
+
+  it('a committed item that is not answered is dropped from the conversation', async () => {
+    const events: string[] = [];
+    const call = conversation();
+    let dropped = '';
+    call.setTurnDetection(detection(events, (itemId) => (call.dropItem(itemId), (dropped = itemId))));
+    await until(() => call.isOpen, 5000, 'the socket to open');
+    appendInFrames(call, question);
+    appendInFrames(call, new Int16Array(LIVE_SAMPLE_RATE));
+    await until(() => dropped !== '', 5000, 'the commit');
+    const session = fake.realtimeSessions[0]!;
+    await until(() => session.items.some((item) => item.id === dropped && item.deletedAt !== undefined), 2000, 'the delete');
+    expect(session.responses).toHaveLength(0);
+  }, 30_000);
+});
+
 describe('RealtimeConversation: a reloaded page', () => {
   it('gives the conversation so far to the model before the first turn, once', async () => {
     const call = conversation();
