@@ -25,7 +25,13 @@ export interface RealtimeHandsFreeHost {
   drop(itemId: string): void;
   /** Nothing became of the speech (too short): back to ready. */
   idle(): void;
+  /** Appends this much silence to the server's input audio. */
+  appendSilence(ms: number): void;
 }
+
+/** Mic audio missing this long during speech is a muted or ended track: the server hears silence. */
+const NO_AUDIO_MS = 200;
+const WATCHDOG_MS = 100;
 
 /**
  * Hands-free on the speech-to-speech engine: the Realtime server's turn detection (see
@@ -39,6 +45,8 @@ export class RealtimeHandsFree {
   private overReply = false;
   private startMs = 0;
   private speechMs = 0;
+  private lastAudioAt = 0;
+  private watchdog?: NodeJS.Timeout;
 
   constructor(
     private readonly settings: RealtimeHandsFreeSettings,
@@ -60,13 +68,39 @@ export class RealtimeHandsFree {
 
   stop(): void {
     clearTimeout(this.bargeInTimer);
+    clearInterval(this.watchdog);
+    this.watchdog = undefined;
     this.overReply = false;
+  }
+
+  /** Mic audio went to the server just now. */
+  heard(): void {
+    this.lastAudioAt = performance.now();
+  }
+
+  /**
+   * The server's turn detection ends a turn only on the silence it hears; a mic whose packets stop
+   * coming mid-speech (muted, track ended) would leave it waiting, so the gap goes in as silence.
+   */
+  private watchAudio(on: boolean): void {
+    clearInterval(this.watchdog);
+    this.watchdog = undefined;
+    if (!on) return;
+    this.lastAudioAt = performance.now();
+    this.watchdog = setInterval(() => {
+      const now = performance.now();
+      if (now - this.lastAudioAt < NO_AUDIO_MS) return;
+      this.host.appendSilence(Math.round(now - this.lastAudioAt));
+      this.lastAudioAt = now;
+    }, WATCHDOG_MS);
+    this.watchdog.unref();
   }
 
   private speechStarted(audioStartMs: number): void {
     const { host, settings } = this;
     this.startMs = audioStartMs + settings.prefixPaddingMs;
     host.onVoice(true);
+    this.watchAudio(true);
     const state = host.state();
     if (state === 'thinking' || state === 'speaking') {
       this.overReply = true;
@@ -83,6 +117,7 @@ export class RealtimeHandsFree {
 
   private speechStopped(audioEndMs: number): void {
     clearTimeout(this.bargeInTimer);
+    this.watchAudio(false);
     this.speechMs = Math.max(0, audioEndMs - this.settings.endSilenceMs - this.startMs);
     this.host.onVoice(false);
   }

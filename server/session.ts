@@ -123,7 +123,13 @@ export class Session {
           deps.emit('session:error', { kind: error.kind, message: error.userMessage });
         }
       });
-      this.callMic = new MicPcmStream({ sampleRate: LIVE_SAMPLE_RATE, onPcm: (pcm) => this.call?.appendAudio(pcm) });
+      this.callMic = new MicPcmStream({
+        sampleRate: LIVE_SAMPLE_RATE,
+        onPcm: (pcm) => {
+          this.serverTurns?.heard();
+          this.call?.appendAudio(pcm);
+        },
+      });
       this.serverTurns = this.realtimeHandsFree();
     }
     const liveTranscriber = speechToSpeech ? undefined : deps.engine.transcriber.openLive?.();
@@ -207,6 +213,7 @@ export class Session {
         },
         drop: (itemId) => this.call?.dropItem(itemId),
         idle: () => this.setState('ready'),
+        appendSilence: (ms) => this.call?.appendAudio(new Int16Array(Math.round((LIVE_SAMPLE_RATE * ms) / 1000))),
       },
     );
   }

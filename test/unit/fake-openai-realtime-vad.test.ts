@@ -71,7 +71,7 @@ describe('fake Realtime conversation: server_vad', () => {
     const { socket, events, record } = await session({ type: 'server_vad', prefix_padding_ms: 300, silence_duration_ms: 500, create_response: false, interrupt_response: false });
     await expect.poll(() => events.some((event) => event.type === 'input_audio_buffer.committed'), { timeout: 5000 }).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    const updated = events.find((event) => event.type === 'session.updated') as { session: { audio: { input: { turn_detection: Record<string, unknown> } } } };
+    const updated = events.find((event) => event.type === 'session.updated') as unknown as { session: { audio: { input: { turn_detection: Record<string, unknown> } } } };
     expect(updated.session.audio.input.turn_detection).toMatchObject({ type: 'server_vad', create_response: false, silence_duration_ms: 500 });
     const started = events.find((event) => event.type === 'input_audio_buffer.speech_started')!;
     const stopped = events.find((event) => event.type === 'input_audio_buffer.speech_stopped')!;

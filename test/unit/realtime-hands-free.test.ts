@@ -20,8 +20,9 @@ function call() {
     answer: (itemId) => ((state = 'thinking'), log.push(`answer ${itemId}`)),
     drop: (itemId) => log.push(`drop ${itemId}`),
     idle: () => ((state = 'ready'), log.push('idle')),
+    appendSilence: (ms) => log.push(`silence ${ms}`),
   });
-  return { log, detection: handsFree.detection, setState: (next: TurnState) => (state = next) };
+  return { log, handsFree, detection: handsFree.detection, setState: (next: TurnState) => (state = next) };
 }
 
 beforeEach(() => vi.useFakeTimers());
@@ -59,6 +60,20 @@ describe('RealtimeHandsFree', () => {
     detection.onSpeechStopped(8000);
     detection.onCommitted('item_2');
     expect(log.slice(-2)).toEqual(['vad false', 'answer item_2']);
+  });
+
+  it('mic audio that stops coming mid-speech goes to the server as silence, so its turn detection can end the turn', () => {
+    const { log, detection, handsFree } = call();
+    detection.onSpeechStarted(700);
+    for (let i = 0; i < 10; i++) (handsFree.heard(), vi.advanceTimersByTime(20));
+    expect(log).toEqual(['vad true', 'listening']);
+    vi.advanceTimersByTime(300);
+    expect(log.slice(2).length).toBeGreaterThan(0);
+    expect(log.slice(2).every((entry) => /^silence \d+$/.test(entry))).toBe(true);
+    detection.onSpeechStopped(3000);
+    const count = log.length;
+    vi.advanceTimersByTime(1000);
+    expect(log).toHaveLength(count);
   });
 
   it('a cough over a reply (stopped before BARGE_IN_MS) leaves the reply alone and is dropped', () => {
