@@ -12,6 +12,7 @@ import { runCapacity, type CapacityResult } from './bench/capacity.js';
 import { runLatency, type LatencyResult } from './bench/latency.js';
 import { formatSttStreaming, runSttStreaming, type SttStreamingResult } from './bench/stt-streaming.js';
 import { formatHandsFree, runHandsFree, type HandsFreeResult } from './bench/hands-free.js';
+import { formatRealtimeBench, runRealtimeBench, type RealtimeBenchResult } from './bench/realtime.js';
 import { MediaPump, prepareMedia } from './bench/media-pump.js';
 import { parseBenchOptions } from './bench/options.js';
 import { machineBusy, sampleMachine, sampleProcess } from './bench/proc-stats.js';
@@ -61,11 +62,13 @@ async function main(): Promise<void> {
 
   log(`bench: ${os.cpus().length} CPU(s) ${os.cpus()[0]?.model ?? ''}, node ${process.version}`);
   const offline = options.engine === 'offline';
+  const speechToSpeech = options.engine === 'realtime';
   const question = offline ? OFFLINE_QUESTION : QUESTION;
   if (offline) log('engine: offline (the server runs pocketsphinx for STT and flite + ffmpeg for TTS; model time 0)');
   else {
     log(`model delays (fake OpenAI): STT ${options.sttDelayMs} ms, chat first token ${options.chatDelayMs} ms` +
-      ` (+${options.chatTokenGapMs} ms/word), TTS first byte ${options.ttsDelayMs} ms`);
+      ` (+${options.chatTokenGapMs} ms/word), TTS first byte ${options.ttsDelayMs} ms` +
+      (speechToSpeech ? `; realtime first audio ${options.realtimeDelayMs} ms` : ''));
   }
   log(`preparing media (flite "${question}" → Opus, 640x480 VP8 clip)…`);
   const media = await prepareMedia(question);
@@ -84,12 +87,15 @@ async function main(): Promise<void> {
   const capacityByWorkers: CapacityResult[] = [];
   let sttStreaming: SttStreamingResult | undefined;
   let handsFree: HandsFreeResult | undefined;
+  let realtime: RealtimeBenchResult | undefined;
+  let cascadeServer: ServerProcess | undefined;
   let uploadServer: ServerProcess | undefined;
   let failure: string | undefined;
   const stopAll = async () => {
     pump.stop();
     await server?.stop().catch(() => undefined);
     await uploadServer?.stop().catch(() => undefined);
+    await cascadeServer?.stop().catch(() => undefined);
     await fake?.close().catch(() => undefined);
   };
   const onSignal = () => {
@@ -105,7 +111,8 @@ async function main(): Promise<void> {
       await prewarmSpeech(fake, [LATENCY_REPLY, CAPACITY_REPLY]);
     }
     if (options.sttStreaming && !fake) throw new Error('--stt-streaming needs the openai engine (the fake OpenAI API)');
-    const engine: Parameters<typeof startServer>[0] = fake ? { kind: 'openai', fakeBaseURL: fake.baseURL } : { kind: 'offline' };
+    if (speechToSpeech && fake) await fake.setBehaviour('realtime', { firstByteDelayMs: options.realtimeDelayMs });
+    const engine: Parameters<typeof startServer>[0] = fake ? { kind: speechToSpeech ? 'realtime' : 'openai', fakeBaseURL: fake.baseURL } : { kind: 'offline' };
     const serverRun = (workers: number) => ({
       cpuProfDir: options.cpuProfDir,
       nodeFlags: options.serverNodeFlags,
@@ -137,7 +144,16 @@ async function main(): Promise<void> {
         deadline: deadline.signal, log,
       });
     }
-    if (!options.skipLatency && !options.sttStreaming && !options.handsFree) {
+    if (speechToSpeech && fake) {
+      cascadeServer = await startServer({ kind: 'openai', fakeBaseURL: fake.baseURL });
+      log(`server pid ${cascadeServer.pid} on ${cascadeServer.baseUrl} (cascade engine, for comparison)`);
+      log(`realtime vs cascade: ${options.turns} turns per engine, alternating…`);
+      realtime = await runRealtimeBench({
+        servers: { realtime: server.baseUrl, cascade: cascadeServer.baseUrl },
+        fake, media, pump, turns: options.turns, reply: LATENCY_REPLY, realtimeDelayMs: options.realtimeDelayMs, deadline: deadline.signal, log,
+      });
+    }
+    if (!options.skipLatency && !options.sttStreaming && !options.handsFree && !speechToSpeech) {
       log(`latency: ${options.turns} spoken turns over WebRTC…`);
       const [before, serverBefore] = [sampleMachine(), sampleProcess(server.pid)];
       latency = await runLatency({ baseUrl: server.baseUrl, fake, media, pump, turns: options.turns, question, reply: LATENCY_REPLY, deadline: deadline.signal, log });
@@ -145,7 +161,7 @@ async function main(): Promise<void> {
       const serverAfter = sampleProcess(server.pid);
       latencyRunQueueShare = Math.round(((serverAfter.mainThreadRunQueueSeconds - serverBefore.mainThreadRunQueueSeconds) * 1000 * 1000) / (serverAfter.at - serverBefore.at)) / 1000;
     }
-    if (!options.skipCapacity && !options.sttStreaming && !options.handsFree && !deadline.signal.aborted) {
+    if (!options.skipCapacity && !options.sttStreaming && !options.handsFree && !speechToSpeech && !deadline.signal.aborted) {
       await fake?.configure({ reply: CAPACITY_REPLY });
       // The client peers stand in for browsers on other machines. On this shared box the bench's
       // main thread (where they all run) yields the CPU to the server under test: nice 10. The
@@ -178,7 +194,9 @@ async function main(): Promise<void> {
 
   const checks = targetChecks(latency, capacity);
   log('');
-  if (sttStreaming) log(formatSttStreaming(sttStreaming, options.sttDelayMs));
+  if (realtime) {
+    log(formatRealtimeBench(realtime, `fake: realtime first audio ${options.realtimeDelayMs} ms; cascade STT ${options.sttDelayMs} / chat ${options.chatDelayMs} / TTS ${options.ttsDelayMs} ms`));
+  } else if (sttStreaming) log(formatSttStreaming(sttStreaming, options.sttDelayMs));
   else if (handsFree) log(formatHandsFree(handsFree, 640 /* the default; this bench does not change it */));
   else log(formatTargets(checks));
   if (latency) log(`\n${formatOverheads(latency)}\n(latency phase: machine busy ${latencyMachineCores} of ${os.cpus().length} cores; server main thread waited for a CPU ${((latencyRunQueueShare ?? 0) * 100).toFixed(1)} % of the time)`);
@@ -207,6 +225,7 @@ async function main(): Promise<void> {
     capacityByWorkers,
     sttStreaming,
     handsFree,
+    realtime,
     serverOutputTail: server?.recentOutput.slice(-30),
     failure,
   };

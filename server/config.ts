@@ -1,6 +1,7 @@
 import { config as loadDotenv } from 'dotenv';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { resolveRealtime, type RealtimeSettings } from './realtime-settings.js';
 import { engineName, resolveStages, type ResolvedStages } from './stage-settings.js';
 
 /** Every setting the server reads, from the environment (and `.env`), validated once at start. */
@@ -64,7 +65,11 @@ export const settingsSchema = z.object({
   ICE_SERVERS: iceServerList,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
-  ASSISTANT_ENGINE: providerSetting,
+  /** `openai` / `offline` set every stage's provider; `realtime` is the speech-to-speech engine. */
+  ASSISTANT_ENGINE: z
+    .enum(['openai', 'offline', 'realtime'], { message: 'must be "openai", "offline" or "realtime"' })
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
   OPENAI_API_KEY: optionalText,
   OPENAI_BASE_URL: optionalUrl,
   /** Per-stage provider and endpoint (DESIGN.md "Stages and providers"); see stage-settings.ts. */
@@ -91,6 +96,11 @@ export const settingsSchema = z.object({
   MODEL_TIMEOUT_MS: intFrom(20_000, 100, 600_000),
   /** Retries before the first byte of a response (never after: no replayed words or audio). */
   MODEL_MAX_RETRIES: intFrom(1, 0, 5),
+  /** Speech-to-speech (ASSISTANT_ENGINE=realtime): the model (Azure: the deployment), its voice. */
+  REALTIME_MODEL: z.string().min(1).default('gpt-realtime'),
+  REALTIME_VOICE: z.string().min(1).default('marin'),
+  /** Camera stills kept in the Realtime conversation; older ones are deleted from it. */
+  REALTIME_MAX_IMAGES: intFrom(2, 1, 50),
   AZURE_OPENAI_ENDPOINT: optionalText,
   AZURE_OPENAI_API_KEY: optionalText,
   OPENAI_API_VERSION: optionalText,
@@ -166,9 +176,11 @@ export const settingsSchema = z.object({
 });
 
 export type Settings = z.infer<typeof settingsSchema> & {
-  /** `openai` or `offline` when every stage has that provider, else `mixed`. */
-  engine: 'openai' | 'offline' | 'mixed';
+  /** `realtime` (speech-to-speech); else `openai` or `offline` when every stage has that provider, else `mixed`. */
+  engine: 'openai' | 'offline' | 'mixed' | 'realtime';
   stages: ResolvedStages;
+  /** Where the speech-to-speech engine connects (ASSISTANT_ENGINE=realtime only). */
+  realtime?: RealtimeSettings;
 };
 
 export class SettingsError extends Error {
@@ -183,9 +195,12 @@ export function parseSettings(env: NodeJS.ProcessEnv): Settings {
     throw new SettingsError(`Invalid settings:\n${lines.join('\n')}`);
   }
   const s = parsed.data;
-  const { stages, problems } = resolveStages(s);
+  const speechToSpeech = s.ASSISTANT_ENGINE === 'realtime';
+  // The speech-to-speech engine has no stages of its own: they resolve as if no engine were forced.
+  const { stages, problems } = resolveStages({ ...s, ASSISTANT_ENGINE: s.ASSISTANT_ENGINE === 'realtime' ? undefined : s.ASSISTANT_ENGINE });
+  const realtime = speechToSpeech ? resolveRealtime(s, problems) : undefined;
   if (problems.length > 0) throw new SettingsError(`Invalid settings:\n${problems.join('\n')}`);
-  return { ...s, engine: engineName(stages), stages };
+  return { ...s, engine: realtime ? 'realtime' : engineName(stages), stages, ...(realtime ? { realtime } : {}) };
 }
 
 /** Reads `.env` (if any; real environment wins) and parses. */

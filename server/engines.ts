@@ -9,6 +9,7 @@ import { OfflineTranscriber } from './assistant/offline/transcriber.js';
 import { OpenAIChatModel } from './assistant/openai/chat-model.js';
 import { OpenAISpeaker } from './assistant/openai/speaker.js';
 import { OpenAITranscriber } from './assistant/openai/transcriber.js';
+import { OpenAISpeechToSpeech } from './assistant/openai/speech-to-speech.js';
 import type { Settings } from './config.js';
 import type { StageDescriptions } from './protocol.js';
 import { StreamResampler } from './media/resampler.js';
@@ -21,6 +22,7 @@ export const OFFLINE_NOTE =
   'Set OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server) and restart for a real vision assistant.';
 
 export function createEngine(settings: Settings): { engine: AssistantEngine; note?: string; stages: StageDescriptions } {
+  if (settings.realtime) return createSpeechToSpeechEngine(settings, settings.realtime);
   const { stages } = settings;
   const transcriber: Transcriber =
     stages.stt.provider === 'openai' ? new OpenAITranscriber(stages.stt, settings, stages.sttStreaming) : new OfflineTranscriber();
@@ -53,9 +55,29 @@ export function createEngine(settings: Settings): { engine: AssistantEngine; not
   return { engine, stages: description, ...(stages.chat.provider === 'offline' ? { note: OFFLINE_NOTE } : {}) };
 }
 
+/**
+ * ASSISTANT_ENGINE=realtime: turns go to the Realtime model, which hears, sees and speaks. The three
+ * stages are the offline ones, never asked (typed questions go to the model too); they only make
+ * the engine whole, and prewarm nothing: the call's socket is its warm connection.
+ */
+function createSpeechToSpeechEngine(settings: Settings, endpoint: NonNullable<Settings['realtime']>) {
+  const engine: AssistantEngine = {
+    name: 'realtime',
+    speechToSpeech: new OpenAISpeechToSpeech(endpoint, settings),
+    transcriber: new OfflineTranscriber(),
+    chatModel: new OfflineChatModel(),
+    speaker: new OfflineSpeaker(),
+    prewarm() {},
+  };
+  const model = { provider: 'openai' as const, host: endpoint.host, model: settings.REALTIME_MODEL };
+  const note = `Speech-to-speech: ${settings.REALTIME_MODEL} hears you, sees the frame and answers in its own voice (${settings.REALTIME_VOICE}).`;
+  return { engine, note, stages: { stt: model, chat: model, tts: { ...model, format: 'pcm' } } };
+}
+
 /** Gets the TTS transcoder ready before the first reply (its resampler blocks while it is made). */
 export async function warmSpeechTranscoding(settings: Settings): Promise<void> {
-  if (settings.stages.tts.provider === 'openai' && settings.TTS_FORMAT !== 'opus') await StreamResampler.warm(PCM_SAMPLE_RATE, OPUS_RATE);
+  const pcmReplies = settings.realtime || (settings.stages.tts.provider === 'openai' && settings.TTS_FORMAT !== 'opus');
+  if (pcmReplies) await StreamResampler.warm(PCM_SAMPLE_RATE, OPUS_RATE);
 }
 
 /** One line per stage for the start-up banner, e.g. "speech-to-text  openai gpt-4o-mini-transcribe at api.openai.com, streamed". */

@@ -46,7 +46,7 @@ export interface StageDescription {
 export type StageDescriptions = Record<'stt' | 'chat' | 'tts', StageDescription>;
 
 export interface HelloReply {
-  engine: 'offline' | 'openai' | 'mixed';
+  engine: 'offline' | 'openai' | 'mixed' | 'realtime';
   engineNote?: string;
   /** Which provider serves each stage. */
   stages?: StageDescriptions;

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import type { RtpPacket } from 'werift';
-import { EngineError, type AssistantEngine, type FrameImage } from './assistant/engine.js';
+import { EngineError, LIVE_SAMPLE_RATE, type AssistantEngine, type FrameImage, type SpeechToSpeechCall } from './assistant/engine.js';
 import type { ConversationHistory } from './assistant/history.js';
 import type { Settings } from './config.js';
 import type { Logger } from './logger.js';
@@ -10,6 +10,7 @@ import { MicRecorder } from './media/mic-recorder.js';
 import { RtpPreRoll } from './media/rtp-pre-roll.js';
 import { ModeController, type ConversationMode } from './conversation/mode-controller.js';
 import { BargeInStopwatch } from './conversation/barge-in-stopwatch.js';
+import { MicPcmStream } from './media/mic-pcm-stream.js';
 import { VideoFrameBuffer, type EncodedFrame, type VideoCodec } from './media/video-frames.js';
 import { snapshotJpeg } from './media/frame-snapshot.js';
 import { PacedOpusSender } from './media/rtp-sender.js';
@@ -18,6 +19,8 @@ import { LiveTranscript } from './live-transcript.js';
 import { SpeechPlayback } from './speech-playback.js';
 import { TurnTimeline } from './timeline.js';
 import { Turn, type TurnInput } from './turn.js';
+import { RealtimeTurn, type RealtimeTurnInput } from './realtime-turn.js';
+import { RealtimeHandsFree } from './realtime-hands-free.js';
 
 /** While Space is held the engine's connections are kept warm (idle ones close after 3–4 s). */
 const PREWARM_INTERVAL_WHILE_LISTENING_MS = 1000;
@@ -53,12 +56,18 @@ export class Session {
   private readonly bargeIn = new BargeInStopwatch();
   /** Streamed transcription while Space is held (STT_STREAMING), beside the recorder. */
   private readonly live?: LiveTranscript;
+  /** Speech-to-speech (ASSISTANT_ENGINE=realtime): the call's conversation, and the mic at 24 kHz into it while listening. */
+  private readonly call?: SpeechToSpeechCall;
+  private readonly callMic?: MicPcmStream;
+  /** Hands-free on the speech-to-speech engine: the Realtime server's turn detection, not ours. */
+  private serverTurns?: RealtimeHandsFree;
+  private serverTurnsOn = false;
   private video?: VideoFrameBuffer;
   private readonly sender: PacedOpusSender;
   private state: TurnState = 'ready';
   private source: VideoSource = 'camera';
   private history?: ConversationHistory;
-  private turn?: Turn;
+  private turn?: Turn | RealtimeTurn;
   private turnCount = 0;
   private closed = false;
   private spokenError?: AbortController;
@@ -80,6 +89,7 @@ export class Session {
         this.mic.pushRtp(rtp);
         this.live?.pushRtp(rtp);
         this.conversation.pushRtp(rtp);
+        this.callMic?.pushRtp(rtp);
       },
       onVideoRtp: (rtp, codec) => this.onVideoRtp(rtp, codec),
       onStateChange: (state) => {
@@ -117,7 +127,28 @@ export class Session {
       onVoice: (speaking) => deps.emit('vad', { speaking }),
       onError: (err) => deps.logger.warn({ err }, 'voice-activity detection failed; hands-free is off for this call'),
     });
-    const liveTranscriber = deps.engine.transcriber.openLive?.();
+    const speechToSpeech = deps.engine.speechToSpeech;
+    if (speechToSpeech) {
+      const shown = new Set<string>();
+      this.call = speechToSpeech.openCall(({ open, error }) => {
+        if (open || !error) return;
+        deps.logger.warn({ err: error, kind: error.kind }, 'realtime connection lost or refused; reopening with backoff');
+        // A refusal the user can act on is shown once, before they ask anything.
+        if (['auth', 'not_found', 'unavailable'].includes(error.kind) && !shown.has(error.userMessage)) {
+          shown.add(error.userMessage);
+          deps.emit('session:error', { kind: error.kind, message: error.userMessage });
+        }
+      });
+      this.callMic = new MicPcmStream({
+        sampleRate: LIVE_SAMPLE_RATE,
+        onPcm: (pcm) => {
+          this.serverTurns?.heard();
+          this.call?.appendAudio(pcm);
+        },
+      });
+      this.serverTurns = this.realtimeHandsFree();
+    }
+    const liveTranscriber = speechToSpeech ? undefined : deps.engine.transcriber.openLive?.();
     if (liveTranscriber) {
       this.live = new LiveTranscript({
         transcriber: liveTranscriber,
@@ -145,6 +176,7 @@ export class Session {
   /** The page's conversation (restored by session id after a refresh). */
   attachHistory(history: ConversationHistory): void {
     this.history = history;
+    this.call?.remember(history.transcript());
   }
 
   async answerOffer(sdp: unknown): Promise<string> {
@@ -160,7 +192,46 @@ export class Session {
 
   /** Hands-free: the page's mode switch. Resolves once the mode is in force. */
   setMode(mode: ConversationMode): Promise<void> {
-    return this.conversation.setMode(mode);
+    if (!this.call) return this.conversation.setMode(mode);
+    const on = mode === 'hands-free';
+    if (on !== this.serverTurnsOn) {
+      this.serverTurnsOn = on;
+      this.serverTurns!.stop();
+      this.call.setTurnDetection(on ? this.serverTurns!.detection : null);
+      if (on) this.callMic!.start(); // appended all along: the server hears every word
+      else if (this.state !== 'listening') this.callMic!.stop();
+    }
+    return Promise.resolve();
+  }
+
+  private realtimeHandsFree(): RealtimeHandsFree {
+    const { settings, emit } = this.deps;
+    return new RealtimeHandsFree(
+      {
+        threshold: settings.VAD_THRESHOLD,
+        prefixPaddingMs: settings.PRE_ROLL_MS,
+        endSilenceMs: settings.VAD_END_SILENCE_MS,
+        bargeInMs: settings.BARGE_IN_MS,
+        minSpeechMs: settings.MIN_SPEECH_MS,
+      },
+      {
+        state: () => this.state,
+        onVoice: (speaking) => emit('vad', { speaking }),
+        listening: () => this.setState('listening'),
+        bargeIn: () => {
+          this.bargeIn.decided();
+          this.cancel();
+        },
+        answer: (itemId) => {
+          if (this.closed) return;
+          this.setState('thinking');
+          void this.runTurn({ kind: 'committed', itemId }, new TurnTimeline());
+        },
+        drop: (itemId) => this.call?.dropItem(itemId),
+        idle: () => this.setState('ready'),
+        appendSilence: (ms) => this.call?.appendAudio(new Int16Array(Math.round((LIVE_SAMPLE_RATE * ms) / 1000))),
+      },
+    );
   }
 
   /** Starts a turn with the last `preRollMs` of mic audio first (speech from before the start). */
@@ -176,9 +247,14 @@ export class Session {
     this.holdTimer = setTimeout(() => this.cutLongHold(), this.deps.settings.MAX_HOLD_SECONDS * 1000 + 1000);
     this.mic.start();
     this.live?.start();
+    if (this.call) {
+      this.call.clearAudio();
+      this.callMic!.start();
+    }
     for (const rtp of this.preRoll.lastMs(preRollMs)) {
       this.mic.pushRtp(rtp);
       this.live?.pushRtp(rtp);
+      this.callMic?.pushRtp(rtp);
     }
     this.setState('listening');
   }
@@ -194,6 +270,7 @@ export class Session {
   private stopListening(): TalkKeyframe | undefined {
     clearInterval(this.prewarmTimer);
     clearTimeout(this.holdTimer);
+    if (!this.serverTurnsOn) this.callMic?.stop();
     const talkKeyframe = this.talkKeyframe;
     this.talkKeyframe = undefined;
     if (this.video) this.video.lengthRequestsPaused = false;
@@ -254,12 +331,14 @@ export class Session {
     this.spokenError?.abort();
     this.live?.close();
     this.conversation.close();
+    this.serverTurns?.stop();
+    this.call?.close();
     this.sender.stop();
     await this.peer.close();
   }
 
   /** A typed question's still is the newest frame; a voice turn's, its talk keyframe when one came. */
-  private async runTurn(input: TurnInput, timeline: TurnTimeline, talkKeyframe?: TalkKeyframe): Promise<void> {
+  private async runTurn(input: RealtimeTurnInput, timeline: TurnTimeline, talkKeyframe?: TalkKeyframe): Promise<void> {
     const { deps } = this;
     const history = this.history;
     if (!history) {
@@ -267,27 +346,34 @@ export class Session {
       this.setState('ready');
       return;
     }
-    const turn = new Turn(
-      {
-        engine: deps.engine,
-        history,
-        emit: deps.emit,
-        minSpeechMs: deps.settings.MIN_SPEECH_MS,
-        speechLookahead: 2,
-        takeSnapshot: (signal) => this.takeSnapshot(signal, talkKeyframe),
-        play: (packet) => this.sender.enqueue(packet),
-        whenPlayed: () => this.sender.whenDrained(),
-        flushPlayback: () => this.sender.flush(),
-        onThinking: () => this.setState('thinking'),
-        onLiveFallback: (err) => deps.logger.warn({ err }, 'streamed transcription failed; uploading the segment instead'),
-      },
-      timeline,
-      ++this.turnCount,
-    );
+    const turnNumber = ++this.turnCount;
+    const media = {
+      history,
+      emit: deps.emit,
+      minSpeechMs: deps.settings.MIN_SPEECH_MS,
+      takeSnapshot: (signal: AbortSignal) => this.takeSnapshot(signal, talkKeyframe),
+      play: (packet: Buffer) => this.sender.enqueue(packet),
+      whenPlayed: () => this.sender.whenDrained(),
+      flushPlayback: () => this.sender.flush(),
+      onThinking: () => this.setState('thinking'),
+    };
+    const turn = this.call
+      ? new RealtimeTurn({ ...media, call: this.call }, timeline, turnNumber)
+      : new Turn(
+          {
+            ...media,
+            engine: deps.engine,
+            speechLookahead: 2,
+            onLiveFallback: (err) => deps.logger.warn({ err }, 'streamed transcription failed; uploading the segment instead'),
+          },
+          timeline,
+          turnNumber,
+        );
     this.turn = turn;
     let outcome = 'failed';
     try {
-      outcome = await turn.run(input);
+      // A server-committed item comes only from the speech-to-speech call, so only to a RealtimeTurn.
+      outcome = turn instanceof RealtimeTurn ? await turn.run(input) : await turn.run(input as TurnInput);
     } catch (err) {
       if (turn.signal.aborted) outcome = 'cancelled';
       else this.reportError(err);

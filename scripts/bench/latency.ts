@@ -76,7 +76,7 @@ export function firstSentenceChunkIndex(reply: string): number {
   return index === -1 ? words.length + 1 : Math.min(index + 2, words.length + 1);
 }
 
-function modelTime(stt: RequestTiming, chat: RequestTiming, speech: RequestTiming, sentenceChunk: number): ModelTime {
+export function modelTime(stt: RequestTiming, chat: RequestTiming, speech: RequestTiming, sentenceChunk: number): ModelTime {
   const sttMs = stt.lastByteAt! - stt.receivedAt;
   const gap = chat.chunksSent > 1 ? (chat.lastByteAt! - chat.firstByteAt!) / (chat.chunksSent - 1) : 0;
   const chatMs = chat.firstByteAt! + Math.min(sentenceChunk, chat.chunksSent - 1) * gap - chat.receivedAt;

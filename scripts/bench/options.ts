@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 /** Everything a bench run can be told from the command line. */
 export interface BenchOptions {
   /** Which assistant engine the server runs: `openai` against the fake (its own child process), or `offline`. */
-  engine: 'openai' | 'offline';
+  engine: 'openai' | 'offline' | 'realtime';
   turns: number;
   /** Concurrent sessions to hold, in order; the ramp stops at the first step that fails. */
   steps: number[];
@@ -16,6 +16,8 @@ export interface BenchOptions {
   /** Gap between streamed chat chunks (≈ one word each); 0 sends the whole reply at once. */
   chatTokenGapMs: number;
   ttsDelayMs: number;
+  /** Speech-to-speech: the fake's delay from response.create to the first audio delta. */
+  realtimeDelayMs: number;
   out: string;
   quick: boolean;
   skipLatency: boolean;
@@ -39,8 +41,11 @@ export interface BenchOptions {
 }
 
 const HELP = `npm run bench -- [flags]
-  --engine openai|offline  the server's engine (default openai, against the fake OpenAI API);
-                         offline: pocketsphinx STT and flite TTS run by the server, no model time
+  --engine openai|offline|realtime  the server's engine (default openai, against the fake OpenAI API);
+                         offline: pocketsphinx STT and flite TTS run by the server, no model time;
+                         realtime: speech-to-speech beside the cascade (openai) engine, two servers on one
+                         fake, alternating turns (--turns per engine, default 20); no capacity phase
+  --realtime-ms          the fake's delay from response.create to the first reply audio (default 300)
   --turns N              latency turns (default 50; offline 10; --quick: 6)
   --steps 5,10,20        concurrent sessions per capacity step (default 5,10,20,30,40,60,80; --quick: 2,4);
                          with --engine offline the capacity phase runs only when --steps is given
@@ -83,6 +88,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       'chat-ms': { type: 'string' },
       'chat-token-gap-ms': { type: 'string' },
       'tts-ms': { type: 'string' },
+      'realtime-ms': { type: 'string' },
       out: { type: 'string', default: 'bench-report.json' },
       quick: { type: 'boolean', default: false },
       'no-latency': { type: 'boolean', default: false },
@@ -105,7 +111,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
   }
   const quick = values.quick;
   const engine = values.engine;
-  if (engine !== 'openai' && engine !== 'offline') throw new Error(`--engine must be openai or offline, got "${engine}"`);
+  if (engine !== 'openai' && engine !== 'offline' && engine !== 'realtime') throw new Error(`--engine must be openai, offline or realtime, got "${engine}"`);
   const steps = (values.steps ?? (quick ? '2,4' : '5,10,20,30,40,60,80'))
     .split(',')
     .map((s) => positiveInt(s.trim(), 0, 'steps'))
@@ -118,7 +124,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
   if (workers.length === 0 || workers.some((n) => n < 1 || n > 64)) throw new Error('--workers must be a list of 1–64, e.g. 1,2');
   return {
     engine,
-    turns: Math.min(1000, positiveInt(values.turns, quick ? 6 : engine === 'offline' || values['stt-streaming'] ? 10 : values['hands-free'] ? 20 : 50, 'turns')),
+    turns: Math.min(1000, positiveInt(values.turns, quick ? 6 : engine === 'offline' || values['stt-streaming'] ? 10 : values['hands-free'] || engine === 'realtime' ? 20 : 50, 'turns')),
     steps,
     workers,
     holdSeconds: Math.max(2, Math.min(120, positiveInt(values.hold, quick ? 4 : 10, 'hold'))),
@@ -126,6 +132,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     chatDelayMs: positiveInt(values['chat-ms'], 200, 'chat-ms'),
     chatTokenGapMs: positiveInt(values['chat-token-gap-ms'], 0, 'chat-token-gap-ms'),
     ttsDelayMs: positiveInt(values['tts-ms'], 150, 'tts-ms'),
+    realtimeDelayMs: positiveInt(values['realtime-ms'], 300, 'realtime-ms'),
     out: values.out,
     quick,
     skipLatency: values['no-latency'],

@@ -89,8 +89,8 @@ export function httpsGet(url: string, timeoutMs = 5000): Promise<{ status: numbe
   });
 }
 
-/** `offline`: the server's own pocketsphinx/flite engine; `openai`: the OpenAI engine pointed at the fake. */
-export type ServerEngine = { kind: 'offline' } | { kind: 'openai'; fakeBaseURL: string };
+/** `offline`: the server's own pocketsphinx/flite engine; `openai`: the OpenAI engine pointed at the fake; `realtime`: speech-to-speech on the fake. */
+export type ServerEngine = { kind: 'offline' } | { kind: 'openai' | 'realtime'; fakeBaseURL: string };
 
 export interface ServerRunOptions {
   cpuProfDir?: string;
@@ -117,8 +117,8 @@ export async function startServer(engine: ServerEngine, run: ServerRunOptions = 
       PORT: String(port),
       CERTS_DIR: certsDir,
       ASSISTANT_ENGINE: engine.kind,
-      OPENAI_API_KEY: engine.kind === 'openai' ? 'bench' : '',
-      OPENAI_BASE_URL: engine.kind === 'openai' ? engine.fakeBaseURL : '',
+      OPENAI_API_KEY: engine.kind === 'offline' ? '' : 'bench',
+      OPENAI_BASE_URL: engine.kind === 'offline' ? '' : engine.fakeBaseURL,
       LOG_LEVEL: 'warn',
       // Set (empty) so a developer's .env cannot point the run elsewhere: dotenv never overrides.
       AZURE_OPENAI_ENDPOINT: '',

@@ -68,8 +68,10 @@ export interface Speaker {
 
 /** The three stages the session drives, each from its own provider (see server/engines.ts). */
 export interface AssistantEngine {
-  /** The provider of every stage, or `mixed`. */
-  readonly name: ProviderName | 'mixed';
+  /** The provider of every stage, or `mixed`; `realtime` for the speech-to-speech engine. */
+  readonly name: ProviderName | 'mixed' | 'realtime';
+  /** Set for ASSISTANT_ENGINE=realtime: turns go to it instead of the three stages. */
+  readonly speechToSpeech?: SpeechToSpeech;
   readonly transcriber: Transcriber;
   readonly chatModel: ChatModel;
   readonly speaker: Speaker;
@@ -98,6 +100,88 @@ export interface LiveTurn {
   finish(signal: AbortSignal): Promise<string>;
   /** The turn is dropped (cancelled, no speech): nothing more is sent for it. */
   discard(): void;
+}
+
+/**
+ * A speech-to-speech model (OpenAI Realtime): it hears the user's voice, sees the frame and
+ * answers with its own voice. One conversation per browser call.
+ */
+export interface SpeechToSpeech {
+  /**
+   * Opens the call's conversation (its connection opens now, ahead of the first turn);
+   * `onConnection` hears each open and each loss (with why) of its connection.
+   */
+  openCall(onConnection?: (event: { open: boolean; error?: EngineError }) => void): SpeechToSpeechCall;
+}
+
+/**
+ * One call's conversation. Push-to-talk: `appendAudio` while Space is held, `respond({ commit })`
+ * at release. Hands-free plugs in the same way: whatever decides the turn has ended (the
+ * project's VAD, or the server's turn detection once the session asks for it) calls
+ * `respond({ commit: true })`, and barge-in is `reply.cancel(playedMs)`.
+ */
+export interface SpeechToSpeechCall {
+  /** Mic audio at LIVE_SAMPLE_RATE (24 kHz PCM16), in order. */
+  appendAudio(pcm: Int16Array): void;
+  /** Drops audio appended but not committed (a new talk, an accidental press). */
+  clearAudio(): void;
+  respond(request: SpeechToSpeechRequest, handlers: SpeechToSpeechHandlers): SpeechToSpeechReply;
+  /**
+   * Hands-free: the Realtime server's own turn detection finds the start and end of speech in the
+   * audio appended all along, and commits it; `null` (push-to-talk) leaves the commit to the client.
+   * The server never starts or interrupts a reply by itself: the handlers decide.
+   */
+  setTurnDetection(detection: ServerTurnDetection | null): void;
+  /** Removes a committed user item that is not to be answered (a cough over the reply). */
+  dropItem(itemId: string): void;
+  /** The conversation so far (a reloaded page's history), given to the model before the first turn. */
+  remember(turns: ReadonlyArray<{ role: 'user' | 'assistant'; text: string }>): void;
+  close(): void;
+}
+
+export interface ServerTurnDetection {
+  /** Speech probability that counts as speech, 0–1. */
+  threshold: number;
+  /** Audio before the detected start that is kept in the turn. */
+  prefixPaddingMs: number;
+  /** Silence that ends the turn. */
+  silenceMs: number;
+  onSpeechStarted(audioStartMs: number): void;
+  onSpeechStopped(audioEndMs: number): void;
+  /** The server committed the speech as the user item `itemId`: answer it with `respond({ committedItemId })`. */
+  onCommitted(itemId: string): void;
+}
+
+export interface SpeechToSpeechRequest {
+  /** Commit the appended audio as the user's turn (a spoken question). */
+  commit?: boolean;
+  /** Answer the user item the server's turn detection already committed. */
+  committedItemId?: string;
+  /** A typed question. */
+  text?: string;
+  /** The newest frame; awaited after the commit is sent, before the response is asked for. */
+  image?: Promise<FrameImage | undefined>;
+}
+
+export interface SpeechToSpeechHandlers {
+  onCommitSent?(): void;
+  onResponseRequested?(): void;
+  /** What the user said, once the input transcription has it. */
+  onUserTranscript?(text: string): void;
+  /** Reply audio, 24 kHz mono PCM16, as it arrives. */
+  onAudio(pcm: Int16Array): void;
+  /** The reply's words, as they arrive. */
+  onTranscriptDelta(text: string): void;
+}
+
+export interface SpeechToSpeechReply {
+  /** Resolves when the reply is complete (or cancelled); rejects with an EngineError. Resolves `nothing_heard` for an empty commit. */
+  readonly done: Promise<'completed' | 'cancelled' | 'nothing_heard'>;
+  /**
+   * Stops the reply: `response.cancel` if it is still coming, and the model keeps only the first
+   * `playedMs` of its audio (what the user heard).
+   */
+  cancel(playedMs: number): void;
 }
 
 /** A failure the user should hear about in plain words (bad key, rate limit, engine missing…). */

@@ -2,7 +2,7 @@
  * Child-process entry of the fake OpenAI API (started by process.ts): options come in the
  * FAKE_OPENAI_OPTIONS environment variable, commands over IPC. Exits when the parent goes away.
  */
-import { synthesizeOggOpus } from './media.js';
+import { synthesizeOggOpus, synthesizeSpeech } from './media.js';
 import type { ChildMessage, FakeCommand, FakeProcessOptions, RequestTiming } from './process.js';
 import { startFakeOpenAI } from './server.js';
 
@@ -29,13 +29,15 @@ async function run(command: FakeCommand): Promise<unknown> {
       fake.setBehaviour(command.endpoint, command.behaviour);
       return undefined;
     case 'prewarmSpeech':
-      for (const sentence of command.sentences) await synthesizeOggOpus(sentence);
+      for (const sentence of command.sentences) await Promise.all([synthesizeOggOpus(sentence), synthesizeSpeech(sentence, 'pcm')]);
       return undefined;
     case 'takeRealtimeCommits': {
       const commits = fake.realtimeSessions.flatMap((session) => session.commits.splice(0));
       fake.realtimeSessions.splice(0, fake.realtimeSessions.length, ...fake.realtimeSessions.filter((session) => session.closedAt === undefined));
       return commits;
     }
+    case 'takeRealtimeResponses':
+      return fake.realtimeSessions.flatMap((session) => session.responses.splice(0).map(({ image: _image, ...timing }) => timing));
     case 'takeRequests': {
       const taken = fake.requests.splice(0);
       return taken.map(

@@ -5,7 +5,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { EndpointBehaviour, FakeEndpoint, FakeOpenAIOptions, RealtimeCommitRecord, RecordedRequest } from './types.js';
+import type { EndpointBehaviour, FakeEndpoint, FakeOpenAIOptions, RealtimeCommitRecord, RecordedRealtimeResponse, RecordedRequest } from './types.js';
 
 /** What can cross the process boundary: answers are fixed strings instead of functions. */
 export type FakeProcessOptions = Omit<FakeOpenAIOptions, 'transcript' | 'reply'> & {
@@ -24,10 +24,13 @@ export type FakeCommand =
   | { op: 'setBehaviour'; endpoint: FakeEndpoint; behaviour: EndpointBehaviour }
   | { op: 'prewarmSpeech'; sentences: string[] }
   | { op: 'takeRequests' }
-  | { op: 'takeRealtimeCommits' };
+  | { op: 'takeRealtimeCommits' }
+  | { op: 'takeRealtimeResponses' };
 
 /** A Realtime commit's timing (the child's clock). */
 export type RealtimeCommitTiming = RealtimeCommitRecord;
+/** A speech-to-speech response's timing (the child's clock), without its image. */
+export type RealtimeResponseTiming = Omit<RecordedRealtimeResponse, 'image'>;
 
 export type ChildMessage =
   | { kind: 'ready'; baseURL: string; port: number }
@@ -39,12 +42,14 @@ export interface FakeOpenAIProcess {
   readonly pid: number;
   configure(changes: { reply?: string; transcript?: string }): Promise<void>;
   setBehaviour(endpoint: FakeEndpoint, behaviour: EndpointBehaviour): Promise<void>;
-  /** Synthesises these sentences once in the child, so its speech cache answers them at once. */
+  /** Synthesises these sentences once in the child (Ogg-Opus and PCM), so its speech cache answers them at once. */
   prewarmSpeech(sentences: readonly string[]): Promise<void>;
   /** The requests recorded since the last call (finished or not), oldest first. */
   takeRequests(): Promise<RequestTiming[]>;
   /** The Realtime commits of every session since the last call, oldest first (then forgets the sessions that closed). */
   takeRealtimeCommits(): Promise<RealtimeCommitTiming[]>;
+  /** The speech-to-speech responses of every session since the last call, oldest first. */
+  takeRealtimeResponses(): Promise<RealtimeResponseTiming[]>;
   close(): Promise<void>;
 }
 
@@ -99,6 +104,7 @@ export async function startFakeOpenAIProcess(options: FakeProcessOptions = {}): 
     prewarmSpeech: (sentences) => call({ op: 'prewarmSpeech', sentences: [...sentences] }),
     takeRequests: () => call({ op: 'takeRequests' }),
     takeRealtimeCommits: () => call({ op: 'takeRealtimeCommits' }),
+    takeRealtimeResponses: () => call({ op: 'takeRealtimeResponses' }),
     async close() {
       if (exitedWith) return;
       child.kill('SIGTERM');

@@ -6,8 +6,8 @@
  * `input_audio_buffer.committed` / `.cleared`, `conversation.item.added` / `.done`,
  * `conversation.item.input_audio_transcription.delta` / `.completed`, and `error` events
  * (`input_audio_buffer_commit_empty`, invalid events). The transcripts are what pocketsphinx hears
- * in the audio the session really received. Conversation sessions (`?model=`) are answered with
- * an error event for now: the speech-to-speech engine's tests will add them here.
+ * in the audio the session really received. Conversation (speech-to-speech) sessions, `?model=…`,
+ * are served by realtime-conversation.ts.
  *
  * Turn detection: only `null` (the client commits) is served; a `server_vad` request gets an error.
  */
@@ -18,13 +18,11 @@ import { performance } from 'node:perf_hooks';
 import { WebSocket, WebSocketServer } from 'ws';
 import { encodeWav } from '../../server/media/wav.js';
 import { recogniseSpeech } from './media.js';
+import { ConversationSession } from './realtime-conversation.js';
+import { eventId, itemId, loudnessDbfs, MIN_COMMIT_MS, SAMPLE_RATE, sleep, SOUND_DBFS } from './realtime-common.js';
 import type { EndpointBehaviour, FakeOpenAIOptions, InjectedFailure, RecordedRealtimeSession, RealtimeCommitRecord } from './types.js';
 import { openAIErrorBody } from './wire.js';
 
-const SAMPLE_RATE = 24_000;
-const MIN_COMMIT_MS = 100;
-/** A fixed transcript goes only to commits with sound in them. */
-const SOUND_DBFS = -45;
 
 export interface RealtimeContext {
   basePath: string;
@@ -34,9 +32,6 @@ export interface RealtimeContext {
   sessions: RecordedRealtimeSession[];
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const eventId = () => `event_${randomBytes(9).toString('base64url')}`;
-const itemId = () => `item_${randomBytes(9).toString('base64url')}`;
 
 function refuse(socket: Duplex, status: number, body: object): void {
   const text = JSON.stringify(body);
@@ -44,19 +39,14 @@ function refuse(socket: Duplex, status: number, body: object): void {
   socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`);
 }
 
+function headerText(value: string | string[] | undefined): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
 function bearer(headers: http.IncomingHttpHeaders): string | undefined {
   return /^Bearer (.*)$/i.exec(headers.authorization ?? '')?.[1];
 }
 
-function loudnessDbfs(pcm: Int16Array): number {
-  let peakMeanSquare = 0;
-  for (let start = 0; start + 480 <= pcm.length; start += 480) {
-    let sum = 0;
-    for (let i = start; i < start + 480; i++) sum += pcm[i]! * pcm[i]!;
-    peakMeanSquare = Math.max(peakMeanSquare, sum / 480);
-  }
-  return 10 * Math.log10(peakMeanSquare / (32768 * 32768) + 1e-12);
-}
 
 /** Serves `<basePath>/realtime` upgrades on `server`. */
 export function attachRealtime(server: http.Server, context: RealtimeContext): { close(): void } {
@@ -73,6 +63,10 @@ export function attachRealtime(server: http.Server, context: RealtimeContext): {
       events: [],
       appendedBytes: 0,
       commits: [],
+      items: [],
+      responses: [],
+      truncations: [],
+      speechEvents: [],
       closed: new Promise((resolve) => (closedResolve = resolve)),
     };
     context.sessions.push(record);
@@ -80,7 +74,9 @@ export function attachRealtime(server: http.Server, context: RealtimeContext): {
       record.closedAt ??= performance.now();
       closedResolve();
     });
-    if (url.pathname !== `${context.basePath}/realtime`) {
+    // Azure OpenAI's GA path (`/openai/v1/realtime?model=<deployment>`, key in `api-key`) is served too.
+    const azure = url.pathname === '/openai/v1/realtime';
+    if (url.pathname !== `${context.basePath}/realtime` && !azure) {
       record.refusedWith = 404;
       return refuse(socket, 404, openAIErrorBody(404, '', `Invalid URL (GET ${url.pathname})`));
     }
@@ -91,12 +87,15 @@ export function attachRealtime(server: http.Server, context: RealtimeContext): {
       record.refusedWith = failure.status;
       return refuse(socket, failure.status, openAIErrorBody(failure.status, '', failure.message, failure.code));
     }
-    const key = bearer(req.headers);
+    const key = azure ? headerText(req.headers['api-key']) : bearer(req.headers);
     if (context.options.apiKey !== undefined && key !== context.options.apiKey) {
       record.refusedWith = 401;
       return refuse(socket, 401, openAIErrorBody(401, '', undefined, undefined, key));
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
+      if (url.searchParams.get('intent') !== 'transcription' && url.searchParams.has('model')) {
+        return new ConversationSession(ws, url, record, context, behaviour, failure).start();
+      }
       new TranscriptionSession(ws, url, record, context, behaviour, failure).start();
     });
   });
@@ -154,7 +153,7 @@ class TranscriptionSession {
       return;
     }
     if (url.searchParams.get('intent') !== 'transcription') {
-      this.error('invalid_request_error', 'The fake OpenAI server serves only transcription sessions (intent=transcription) so far.', 'unsupported');
+      this.error('invalid_request_error', 'Missing required parameter: model (or intent=transcription).', 'missing_required_parameter');
       ws.close(1008, 'unsupported');
       return;
     }

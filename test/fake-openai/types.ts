@@ -84,6 +84,49 @@ export interface FakeOpenAIOptions {
   /** Sample rate of wav and mp3 speech (default 24000, as OpenAI's; pcm is always 24000). */
   speechSampleRate?: number;
   behaviour?: Partial<Record<FakeEndpoint, EndpointBehaviour>>;
+  /** Speech-to-speech sessions (`/realtime?model=…`): injected failures and pacing. */
+  realtimeConversation?: RealtimeConversationOptions;
+}
+
+export interface RealtimeConversationOptions {
+  /** Audio per `response.output_audio.delta`, ms (default 100). */
+  audioDeltaMs?: number;
+  /** Every response fails with this error in `response.done` (status `failed`), e.g. a rate limit. */
+  responseError?: { type: string; code: string; message: string };
+  /** After this long the session expires: an `error` event (`session_expired`) and the socket closes. */
+  expireAfterMs?: number;
+  /** The socket drops after this many audio deltas of a response (a connection lost mid-reply). */
+  cutAfterAudioDeltas?: number;
+}
+
+/** A conversation item as the fake holds it (speech-to-speech sessions). */
+export interface RecordedRealtimeItem {
+  id: string;
+  role: 'user' | 'assistant' | 'system';
+  /** `input_audio`, `input_image`, `input_text`, `output_audio`. */
+  contentTypes: string[];
+  /** The decoded image of an `input_image` part. */
+  image?: { mimeType: string; bytes: Buffer; detail?: string };
+  text?: string;
+  createdAt: number;
+  deletedAt?: number;
+}
+
+/** One `response.create` and what came of it. */
+export interface RecordedRealtimeResponse {
+  id: string;
+  /** `performance.now()` when `response.create` arrived / the first audio delta went out / `response.done` went out. */
+  requestedAt: number;
+  firstAudioAt?: number;
+  doneAt?: number;
+  /** What the model was asked: the conversation as chat turns (user audio as its transcript). */
+  question?: string;
+  image?: Buffer;
+  text?: string;
+  itemId?: string;
+  audioSentMs: number;
+  status: 'in_progress' | 'completed' | 'cancelled' | 'failed';
+  cancelledAt?: number;
 }
 
 export interface FakeOpenAI {
@@ -117,6 +160,8 @@ export interface RealtimeCommitRecord {
   audioMs: number;
   /** What was recognised in it, and when the `…transcription.completed` event went out. */
   transcript?: string;
+  /** Committed by the server's turn detection, not by `input_audio_buffer.commit`. */
+  byServer?: boolean;
   firstDeltaAt?: number;
   completedAt?: number;
 }
@@ -135,6 +180,12 @@ export interface RecordedRealtimeSession {
   /** PCM16 bytes received in `input_audio_buffer.append` events (base64-decoded). */
   appendedBytes: number;
   commits: RealtimeCommitRecord[];
+  /** Speech-to-speech sessions: the conversation's items (deleted ones marked), responses and truncations. */
+  items: RecordedRealtimeItem[];
+  responses: RecordedRealtimeResponse[];
+  truncations: Array<{ itemId: string; audioEndMs: number; at: number }>;
+  /** Turn detection's `input_audio_buffer.speech_started` (audio_start_ms) / `.speech_stopped` (audio_end_ms). */
+  speechEvents: Array<{ type: 'speech_started' | 'speech_stopped'; audioMs: number; at: number }>;
   /** Resolves when the socket has closed. */
   closed: Promise<void>;
 }

@@ -1,7 +1,7 @@
 /**
  * One WebSocket to an OpenAI Realtime endpoint (`<base>/realtime?…`), with the event types of the
- * official `openai` package. Used by streamed transcription (`?intent=transcription`) and meant for
- * the speech-to-speech engine (`?model=…`) as well.
+ * official `openai` package. Used by streamed transcription (`?intent=transcription`) and by the
+ * speech-to-speech engine (`?model=…`, or Azure's `/openai/v1/realtime?model=<deployment>`).
  *
  * Why not the package's own `OpenAIRealtimeWS` (openai/realtime/ws): in openai 6.x it always
  * builds `wss://…/realtime?model=…` (its URL builder forces `wss:` and wants exactly one of model
@@ -39,6 +39,8 @@ export interface RealtimeSocketOptions {
   url: URL;
   /** Sent as `Authorization: Bearer …` (never in the URL). */
   apiKey?: string;
+  /** Other upgrade headers (Azure's `api-key`). */
+  headers?: Record<string, string>;
   /** Give up opening after this long. */
   openTimeoutMs: number;
   signal?: AbortSignal;
@@ -79,7 +81,7 @@ export class RealtimeSocket {
     const { url, apiKey, openTimeoutMs, signal } = options;
     return new Promise((resolve, reject) => {
       const socket = new WebSocket(url, {
-        headers: apiKey ? { Authorization: `Bearer ${apiKey}` } : {},
+        headers: { ...options.headers, ...(apiKey ? { Authorization: `Bearer ${apiKey}` } : {}) },
         handshakeTimeout: openTimeoutMs,
         perMessageDeflate: false,
       });
