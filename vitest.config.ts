@@ -8,6 +8,6 @@ export default defineConfig({
     // Media tests measure real-time behaviour; running files one at a time keeps them honest on 2 cores.
     fileParallelism: false,
     // In CI also a JSON report, from which .ci/run prints a one-line "N passed, N failed" summary.
-    reporters: process.env.CI ? ['default', ['json', { outputFile: 'test-report.json' }]] : ['default'],
+    reporters: process.env.CI ? ['default', ['json', { outputFile: process.env.TEST_REPORT ?? 'test-report.json' }]] : ['default'],
   },
 });
