@@ -31,7 +31,7 @@ import {
   type SpeechToSpeechRequest,
 } from '../engine.js';
 import { connectFailure, cutFailure, eventFailure, type RealtimeFailureContext } from './realtime-errors.js';
-import { RealtimeSocket } from './realtime-socket.js';
+import { RealtimeSocket, pcm16AppendAudio } from './realtime-socket.js';
 import { RealtimeResponse } from './realtime-response.js';
 
 export interface RealtimeConversationOptions extends RealtimeFailureContext {
@@ -330,15 +330,10 @@ export class RealtimeConversation implements SpeechToSpeechCall {
 
   private flushAudio(): void {
     if (this.batchSamples === 0) return;
-    const pcm = new Int16Array(this.batchSamples);
-    let at = 0;
-    for (const part of this.batch) {
-      pcm.set(part, at);
-      at += part.length;
-    }
+    const audio = pcm16AppendAudio(this.batch, this.batchSamples);
     this.batch = [];
     this.batchSamples = 0;
-    this.send({ type: 'input_audio_buffer.append', audio: Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength).toString('base64') });
+    this.send({ type: 'input_audio_buffer.append', audio });
   }
 
   /** Sends now, or once the socket is open (a turn's events are never sent to a half-open one). */

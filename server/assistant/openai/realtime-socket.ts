@@ -150,3 +150,14 @@ export class RealtimeSocket {
     else if (this.socket.readyState === WebSocket.OPEN) this.socket.close(1000, 'done');
   }
 }
+
+/** Mic PCM16 chunks joined into one `input_audio_buffer.append` payload (base64, little-endian). */
+export function pcm16AppendAudio(parts: readonly Int16Array[], samples: number): string {
+  const pcm = new Int16Array(samples);
+  let at = 0;
+  for (const part of parts) {
+    pcm.set(part, at);
+    at += part.length;
+  }
+  return Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength).toString('base64');
+}

@@ -15,7 +15,7 @@ import type { RealtimeClientEvent, RealtimeServerEvent } from 'openai/resources/
 import { PauseDetector } from '../../media/speech-pauses.js';
 import { LIVE_SAMPLE_RATE, type LiveTranscriber, type LiveTurn } from '../engine.js';
 import { EngineAbortError } from './errors.js';
-import { RealtimeSocket, realtimeURL } from './realtime-socket.js';
+import { RealtimeSocket, pcm16AppendAudio, realtimeURL } from './realtime-socket.js';
 
 export interface RealtimeTranscriberOptions {
   baseURL: string;
@@ -329,14 +329,9 @@ class RealtimeLiveTurn implements LiveTurn {
 
   private flushBatch(): void {
     if (this.batchSamples === 0) return;
-    const pcm = new Int16Array(this.batchSamples);
-    let at = 0;
-    for (const part of this.batch) {
-      pcm.set(part, at);
-      at += part.length;
-    }
+    const audio = pcm16AppendAudio(this.batch, this.batchSamples);
     this.batch = [];
     this.batchSamples = 0;
-    this.connection.send({ type: 'input_audio_buffer.append', audio: Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength).toString('base64') });
+    this.connection.send({ type: 'input_audio_buffer.append', audio });
   }
 }
