@@ -1,11 +1,9 @@
 import type { ChatMessage, FrameImage, SpeechToSpeechCall } from './assistant/engine.js';
-import type { ConversationHistory } from './assistant/history.js';
 import { EngineAbortError } from './assistant/openai/errors.js';
 import { OpusFrameEncoder } from './media/opus-frame-encoder.js';
 import { PCM_SAMPLE_RATE } from './media/speech-transcoder.js';
-import type { Emit } from './protocol.js';
 import type { TurnTimeline } from './timeline.js';
-import { DIDNT_CATCH, type TurnInput, type TurnOutcome } from './turn.js';
+import { DIDNT_CATCH, type TurnContext, type TurnInput, type TurnOutcome } from './turn.js';
 
 /** Every reply packet our encoder makes is one 20 ms Opus frame. */
 const PACKET_MS = 20;
@@ -15,18 +13,11 @@ const USER_TRANSCRIPT_GRACE_MS = 3000;
 /** A spoken or typed question, or (hands-free) the user item the server's turn detection committed. */
 export type RealtimeTurnInput = TurnInput | { kind: 'committed'; itemId: string };
 
-export interface RealtimeTurnContext {
-  call: SpeechToSpeechCall;
-  history: ConversationHistory;
-  emit: Emit;
-  minSpeechMs: number;
-  takeSnapshot(signal: AbortSignal): Promise<FrameImage | undefined>;
-  play(opusPacket: Buffer): void;
-  whenPlayed(): Promise<void>;
-  /** Drops queued packets; returns how many were dropped. */
-  flushPlayback(): number;
-  onThinking(): void;
-}
+/** A cascade turn's media and history hooks, with the call's Realtime conversation for the engine. */
+export type RealtimeTurnContext = Pick<
+  TurnContext,
+  'history' | 'emit' | 'minSpeechMs' | 'takeSnapshot' | 'play' | 'whenPlayed' | 'flushPlayback' | 'onThinking'
+> & { call: SpeechToSpeechCall };
 
 /**
  * One question and its answer on the speech-to-speech engine: the audio already appended is
